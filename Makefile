@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` (the whole service) and `make test` (the whole suite).
+PY := .venv/bin/python
+POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test install lint check test-postgres
+
+install:
+	@scripts/bootstrap.sh
+
+run: install
+	@$(PY) scripts/run.py
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+check: install
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: install lint check
+	@scripts/ensure_chromium.sh
+	$(PY) -m pytest
+	@$(MAKE) --no-print-directory test-postgres
+
+# The database-facing tests once more against the local PostgreSQL, when one answers.
+test-postgres: install
+	@if $(PY) scripts/pg_ready.py "$(POSTGRES_TEST_URL)"; then \
+		DATABASE_URL="$(POSTGRES_TEST_URL)" $(PY) -m pytest -m "not browser and not slow" tests/detector tests/deepfake_site; \
+	else \
+		echo "test-postgres: SKIPPED - no PostgreSQL answers at $(POSTGRES_TEST_URL)"; \
+	fi
