@@ -1,0 +1,304 @@
+"""Benchmark our media pipeline against a faithful re-implementation of the reference app's.
+
+    python -m ml_core.bench VIDEO... --frames 20 [--iou] [--json]
+    python -m ml_core.bench --make-clip SRC DST --seconds 45     # loop a clip into a longer one
+    python -m ml_core.bench --inference ...                      # model benchmark (ml_core.bench_inference)
+
+Each (pipeline, video) runs in its own subprocess so peak memory (ru_maxrss, which counts
+FFmpeg's and dlib's C allocations that tracemalloc misses) belongs to that run alone. Libraries
+and face models are loaded before the clock starts, for both pipelines.
+
+The reference pipeline, as the public app does it: the display path decodes the whole video
+into a Python list; the model path takes the first N frames; face_recognition.face_locations
+(dlib HOG, upsample 1) runs on every full-resolution frame for the model, then again for the
+display crops (with 40 px padding); a frame with no face is used whole.
+
+--iou also runs full-resolution HOG (what the reference checkpoints' crops came from) on our
+sampled frames and reports the IoU between its boxes and ours.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb():
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _warm_up():
+    import face_recognition  # noqa: F401  (loads dlib's models, as a worker would at start)
+
+    from ml_core.faces import _encoder, _hog
+
+    _hog()
+    _encoder()
+
+
+def run_ours(path, frames, strategy="uniform"):
+    from ml_core.media import ExtractConfig, extract_faces
+
+    extraction = extract_faces(path, ExtractConfig(frames=frames, strategy=strategy))
+    return {
+        "stages": extraction.timings,
+        "sampled": len(extraction.frames),
+        "identities": [i.frame_count for i in extraction.identities],
+        "main_found": len(extraction.track()),
+        "stats": extraction.stats,
+    }
+
+
+def run_reference(path, frames, max_gb=8.0):
+    """The reference app's preprocessing, bugs that cost time or memory included."""
+    import cv2
+    import face_recognition
+
+    stages = {}
+    t0 = time.perf_counter()
+    cap = cv2.VideoCapture(str(path))
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    width, height = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    need_gb = count * width * height * 3 / 2**30
+    all_frames = []
+    if need_gb <= max_gb:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            all_frames.append(frame)  # the display path keeps the whole video in RAM
+    cap.release()
+    stages["decode_all"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cap = cv2.VideoCapture(str(path))
+    first = []
+    while len(first) < frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        first.append(frame)
+    cap.release()
+    stages["decode_first_n"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    model_crops, whole_frame = [], 0
+    for frame in first:
+        faces = face_recognition.face_locations(frame)  # full resolution, upsample 1
+        if faces:
+            top, right, bottom, left = faces[0]  # the first face, not the largest
+            model_crops.append(cv2.resize(frame[top:bottom, left:right], (112, 112)))
+        else:
+            whole_frame += 1
+            model_crops.append(cv2.resize(frame, (112, 112)))  # silent whole-frame fallback
+    stages["detect_model"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    display = all_frames[: len(first)] if all_frames else first
+    shown = 0
+    for frame in display:
+        faces = face_recognition.face_locations(frame)
+        if faces:
+            top, right, bottom, left = faces[0]
+            pad = 40
+            crop = frame[max(0, top - pad) : bottom + pad, max(0, left - pad) : right + pad]
+            shown += int(crop.size > 0)
+    stages["detect_display"] = time.perf_counter() - t0
+    stages["total"] = sum(stages.values())
+    return {
+        "stages": {k: round(v, 4) for k, v in stages.items()},
+        "sampled": len(first),
+        "whole_frame_fallbacks": whole_frame,
+        "decoded_into_ram": len(all_frames),
+        "skipped_whole_video_decode": need_gb > max_gb,
+    }
+
+
+def run_iou(path, frames):
+    """IoU of our boxes vs full-resolution HOG (upsample 1) on our sampled frames."""
+    import dlib
+
+    from ml_core.faces import iou
+    from ml_core.media import ExtractConfig, extract_faces
+    from ml_core.video import iter_frames
+
+    extraction = extract_faces(path, ExtractConfig(frames=frames))
+    ours = {f.index: [face.box for face in f.faces] for f in extraction.frames}
+    detector = dlib.get_frontal_face_detector()
+    ious, full_only, ours_only = [], 0, 0
+    import cv2
+
+    for decoded in iter_frames(path, frames):
+        rgb = cv2.cvtColor(decoded.image, cv2.COLOR_BGR2RGB)
+        full = [(r.top(), r.right(), r.bottom(), r.left()) for r in detector(rgb, 1)]
+        mine = ours.get(decoded.index, [])
+        for box in full:
+            best = max((iou(box, m) for m in mine), default=0.0)
+            if best > 0.1:
+                ious.append(best)
+            else:
+                full_only += 1
+        ours_only += sum(1 for m in mine if max((iou(m, b) for b in full), default=0.0) <= 0.1)
+    return {"ious": [round(v, 4) for v in ious], "full_res_only": full_only, "ours_only": ours_only}
+
+
+def _worker(args):
+    _warm_up()
+    baseline = current_rss_mb()
+    try:
+        if args.worker == "ours":
+            result = run_ours(args.videos[0], args.frames)
+        elif args.worker == "reference":
+            result = run_reference(args.videos[0], args.frames, args.reference_max_gb)
+        else:
+            result = run_iou(args.videos[0], args.frames)
+    except Exception as exc:  # reported, not raised: one bad clip must not stop the benchmark
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    result["baseline_rss_mb"] = round(baseline, 1)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print(json.dumps(result))
+    return 0
+
+
+def _spawn(kind, video, args):
+    cmd = [sys.executable, "-m", "ml_core.bench", "--worker", kind, str(video), "--frames", str(args.frames)]
+    cmd += ["--reference-max-gb", str(args.reference_max_gb)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"}
+    return json.loads(lines[-1])
+
+
+def make_clip(src, dst, seconds):
+    """Loop `src` into an H.264 clip of `seconds` (same size and frame rate)."""
+    import av
+
+    with av.open(str(src)) as inp:
+        stream = inp.streams.video[0]
+        fps = stream.average_rate
+        frames = []
+        for frame in inp.decode(stream):
+            frames.append(frame.to_ndarray(format="yuv420p"))
+            if len(frames) >= int(fps * 10):  # at most 10 s of source in memory
+                break
+        width, height = stream.width, stream.height
+    with av.open(str(dst), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "veryfast", "crf": "23"}
+        total = int(round(float(fps) * seconds))
+        for i in range(total):
+            k = i % (2 * len(frames) - 2) if len(frames) > 1 else 0
+            k = k if k < len(frames) else 2 * len(frames) - 2 - k  # ping-pong: no jump at the loop
+            frame = av.VideoFrame.from_ndarray(frames[k], format="yuv420p")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    return dst
+
+
+def _summary(stats):
+    arr = np.asarray(stats, dtype=float)
+    if arr.size == 0:
+        return "none"
+    return (
+        f"n={arr.size} min={arr.min():.3f} p5={np.percentile(arr, 5):.3f} median={np.median(arr):.3f} "
+        f"mean={arr.mean():.3f} >=0.9: {100 * (arr >= 0.9).mean():.1f}%"
+    )
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(prog="python -m ml_core.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("videos", nargs="*", type=Path)
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--pipelines", default="ours,reference", help="comma list: ours,reference")
+    parser.add_argument("--iou", action="store_true", help="also measure box IoU vs full-resolution HOG")
+    parser.add_argument(
+        "--reference-max-gb", type=float, default=8.0, help="skip the whole-video decode beyond"
+    )
+    parser.add_argument("--json", type=Path, help="also write all results here")
+    parser.add_argument("--make-clip", nargs=2, metavar=("SRC", "DST"))
+    parser.add_argument("--seconds", type=float, default=45.0)
+    parser.add_argument("--worker", choices=("ours", "reference", "iou"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--inference" in argv:
+        from ml_core import bench_inference  # another module's benchmark; imported only when asked
+
+        return bench_inference.main([a for a in argv if a != "--inference"])
+    args = get_args_parser().parse_args(argv)
+    if args.worker:
+        return _worker(args)
+    if args.make_clip:
+        print(make_clip(*args.make_clip, seconds=args.seconds))
+        return 0
+    pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip()]
+    results, all_ious = [], []
+    for video in args.videos:
+        row = {"video": str(video)}
+        for kind in pipelines + (["iou"] if args.iou else []):
+            row[kind] = _spawn(kind, video, args)
+        results.append(row)
+        _print_row(row)
+        all_ious += row.get("iou", {}).get("ious", [])
+    if args.iou:
+        print(f"IoU vs full-resolution HOG, all clips: {_summary(all_ious)}")
+    ratios = [r["speedup"] for r in results if "speedup" in r]
+    if ratios:
+        print(f"speed ratio reference/ours: min {min(ratios):.1f}x, median {float(np.median(ratios)):.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _print_row(row):
+    name = Path(row["video"]).name
+    ours, ref = row.get("ours", {}), row.get("reference", {})
+    parts = [name]
+    if "stages" in ours:
+        s = ours["stages"]
+        stages = " ".join(f"{k} {s[k]:.2f}" for k in ("probe", "decode", "detect", "track", "crop"))
+        extra = ours["peak_rss_mb"] - ours["baseline_rss_mb"]
+        parts.append(
+            f"ours {s['total']:.2f}s ({stages}) peak {ours['peak_rss_mb']:.0f} MB (+{extra:.0f}) "
+            f"main face {ours['main_found']}/{ours['sampled']} identities {ours['identities']}"
+        )
+    elif ours:
+        parts.append(f"ours: {ours.get('error')}")
+    if "stages" in ref:
+        s = ref["stages"]
+        names = ("decode_all", "decode_first_n", "detect_model", "detect_display")
+        stages = " ".join(f"{k} {s[k]:.2f}" for k in names)
+        parts.append(
+            f"reference {s['total']:.2f}s ({stages}) "
+            f"peak {ref['peak_rss_mb']:.0f} MB whole-frame fallbacks {ref['whole_frame_fallbacks']}"
+            + (" [whole-video decode skipped: too big]" if ref["skipped_whole_video_decode"] else "")
+        )
+    elif ref:
+        parts.append(f"reference: {ref.get('error')}")
+    if "stages" in ours and "stages" in ref:
+        row["speedup"] = ref["stages"]["total"] / max(ours["stages"]["total"], 1e-6)
+        parts.append(f"speed ratio {row['speedup']:.1f}x")
+    if "iou" in row:
+        parts.append(f"IoU {_summary(row['iou'].get('ious', []))} {row['iou'].get('error', '')}")
+    print("\n  ".join(parts), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Face detection (dlib through face_recognition's models) and linking faces into identities.
+
+Speed without changing the boxes: dlib's HOG detector upsamples the image 2x and then scans a
+pyramid that shrinks by 5/6 per level. Full-resolution HOG (what the reference app ran, and
+what its checkpoints' crops look like) therefore sees the frame at scales 2 * (5/6)**k. We
+detect on a frame resized to one of those same scales (the largest whose longest side fits
+`work_max_side`), without upsampling: the detector then scans the same pyramid levels minus
+the finest ones, so the boxes mapped back to full resolution agree with full-resolution HOG
+(measured IoU in the notes), at a fraction of the cost. The finest levels only find faces
+smaller than about 80 px at the working scale; frames where the main face is missing are
+retried at a finer scale before being reported missing, and a face found on the finest level
+we scan (so it might fit a finer one better, as full-resolution HOG would see) makes the video
+move one level finer from that frame on.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PYRAMID_STEP = 5 / 6  # dlib's pyramid_down<6>
+# A box found on the first (finest) level we scan is about 72 px wide at the working scale;
+# one level coarser it is 86 px. Below this width the face may fit a finer level better.
+FINEST_LEVEL_BOX = 80
+ENCODING_TOLERANCE = 0.6  # face_recognition's default distance for "same person"
+LINK_IOU = 0.3
+
+
+@dataclass
+class Detection:
+    box: tuple[int, int, int, int]  # (top, right, bottom, left), full-resolution pixels, clamped
+    confidence: float  # HOG: SVM score (> 0 means detected); CNN: MMOD confidence
+
+
+def aligned_scale(width, height, work_max_side):
+    """The largest 2 * (5/6)**k whose resized longest side fits in work_max_side."""
+    longest = max(width, height)
+    k = max(0, math.ceil(math.log(work_max_side / (2 * longest)) / math.log(PYRAMID_STEP)))
+    return 2 * PYRAMID_STEP**k
+
+
+def found_at_finest_level(detections, scale):
+    return any((d.box[1] - d.box[3]) * scale < FINEST_LEVEL_BOX for d in detections)
+
+
+def finer_scale(scale, steps=3):
+    """A scale `steps` pyramid levels finer (about 1.7x for 3), capped at dlib's 2x."""
+    return min(2.0, scale / PYRAMID_STEP**steps)
+
+
+@cache
+def _hog():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@cache
+def _cnn():
+    import dlib
+    import face_recognition_models
+
+    return dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+
+
+def clamp_box(box, width, height):
+    top, right, bottom, left = box
+    top, bottom = max(0, min(height, top)), max(0, min(height, bottom))
+    left, right = max(0, min(width, left)), max(0, min(width, right))
+    return top, right, bottom, left
+
+
+def detect(image_bgr, scale, model="hog"):
+    """Faces in a full-resolution BGR frame, detected at `scale`, boxes in full-resolution pixels."""
+    height, width = image_bgr.shape[:2]
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = (
+        image_bgr
+        if scale == 1
+        else cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation)
+    )
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    if model == "hog":
+        rects, scores, _ = _hog().run(rgb, 0, 0.0)
+        found = list(zip(rects, scores))
+    elif model == "cnn":
+        found = [(d.rect, d.confidence) for d in _cnn()(rgb, 0)]
+    else:
+        raise ValueError(f"unknown detector {model!r} (use 'hog' or 'cnn')")
+    detections = []
+    for rect, score in found:
+        box = (rect.top() / scale, rect.right() / scale, rect.bottom() / scale, rect.left() / scale)
+        box = clamp_box(tuple(int(round(v)) for v in box), width, height)
+        if box[2] - box[0] >= 2 and box[1] - box[3] >= 2:
+            detections.append(Detection(box=box, confidence=round(float(score), 4)))
+    return detections
+
+
+def iou(a, b):
+    top, left = max(a[0], b[0]), max(a[3], b[3])
+    bottom, right = min(a[2], b[2]), min(a[1], b[1])
+    inter = max(0, bottom - top) * max(0, right - left)
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _nearby(box, previous):
+    """Similar size (within 1.6x) and centres within two face widths."""
+    width, prev_width = box[1] - box[3], previous[1] - previous[3]
+    if not 1 / 1.6 <= width / max(prev_width, 1) <= 1.6:
+        return False
+    dx = (box[1] + box[3] - previous[1] - previous[3]) / 2
+    dy = (box[0] + box[2] - previous[0] - previous[2]) / 2
+    return (dx * dx + dy * dy) ** 0.5 < 2 * max(width, prev_width)
+
+
+def box_area(box):
+    return max(0, box[2] - box[0]) * max(0, box[1] - box[3])
+
+
+def encoding_chip(image_bgr, box, side=160):
+    """A small RGB patch around a face and the face's box in it, enough to compute an encoding later.
+
+    Keeping this instead of the frame lets tracking run while frames stream past.
+    """
+    height, width = image_bgr.shape[:2]
+    top, right, bottom, left = box
+    pad = int(0.3 * max(bottom - top, right - left))
+    t, r, b, l = clamp_box((top - pad, right + pad, bottom + pad, left - pad), width, height)  # noqa: E741
+    patch = image_bgr[t:b, l:r]
+    factor = min(1.0, side / max(1, bottom - top + 2 * pad))
+    if factor < 1:
+        patch = cv2.resize(patch, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    inner = tuple(int(round(v * factor)) for v in (top - t, right - l, bottom - t, left - l))
+    return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), inner
+
+
+@cache
+def _encoder():
+    # face_recognition's own models, loaded directly: importing face_recognition would also
+    # load its 68-point and CNN models (~1.5 s) that tracking does not need.
+    import dlib
+    import face_recognition_models as models
+
+    return (
+        dlib.shape_predictor(models.pose_predictor_five_point_model_location()),
+        dlib.face_recognition_model_v1(models.face_recognition_model_location()),
+    )
+
+
+def face_encoding(chip):
+    """face_recognition's 128-d encoding (5-point alignment, as its model="small") of a chip."""
+    import dlib
+
+    rgb, (top, right, bottom, left) = chip
+    predictor, encoder = _encoder()
+    shape = predictor(rgb, dlib.rectangle(left, top, right, bottom))
+    return np.array(encoder.compute_face_descriptor(rgb, shape, 1))
+
+
+@dataclass
+class Track:
+    id: int
+    last_box: tuple[int, int, int, int]
+    last_chip: tuple | None = None
+    encoding: np.ndarray | None = None
+    encoding_at: int = -1  # the appearance the cached encoding belongs to
+    appearances: int = 0
+
+
+class Tracker:
+    """Links each sampled frame's detections to identities, online, as frames stream past.
+
+    First by box overlap with each identity's last box (faces move little between nearby
+    samples); a detection that overlaps nothing is compared by face encoding with the identities
+    not seen in this frame (a track "breaks" when samples are far apart or the person moved).
+    Encodings are computed only in that case, since they cost ~75 ms per face.
+    """
+
+    def __init__(self):
+        self.tracks: list[Track] = []
+        self.encodings_computed = 0
+
+    def _encode(self, chip):
+        self.encodings_computed += 1
+        return face_encoding(chip)
+
+    def _track_encoding(self, track):
+        # One encoding per identity is enough (and refreshed for free when a break is bridged).
+        if track.encoding_at < 0 and track.last_chip is not None:
+            track.encoding = self._encode(track.last_chip)
+            track.encoding_at = track.appearances
+        return track.encoding
+
+    def update(self, image_bgr, detections):
+        """Return the identity id of each detection (same order)."""
+        ids = [None] * len(detections)
+        free = set(range(len(self.tracks)))
+        pairs = sorted(
+            (
+                (iou(d.box, t.last_box), di, ti)
+                for di, d in enumerate(detections)
+                for ti, t in enumerate(self.tracks)
+            ),
+            reverse=True,
+        )
+        for overlap, di, ti in pairs:
+            if overlap < LINK_IOU:
+                break
+            if ids[di] is None and ti in free:
+                ids[di] = ti
+                free.discard(ti)
+        unmatched = [di for di in range(len(detections)) if ids[di] is None]
+        if len(unmatched) == 1 and len(free) == 1 and len(detections) == 1:
+            # One face left, one identity unseen, nobody else in the frame: the same person
+            # moving is far likelier than a swap, if it stayed near and kept its size.
+            ti = next(iter(free))
+            if _nearby(detections[unmatched[0]].box, self.tracks[ti].last_box):
+                ids[unmatched[0]] = ti
+                free.discard(ti)
+        chips = {di: encoding_chip(image_bgr, d.box) for di, d in enumerate(detections)}
+        encodings = {}
+        unmatched = [di for di in range(len(detections)) if ids[di] is None]
+        if unmatched and free:
+            candidates = []
+            for di in unmatched:
+                encodings[di] = self._encode(chips[di])
+                if encodings[di] is None:
+                    continue
+                for ti in free:
+                    known = self._track_encoding(self.tracks[ti])
+                    if known is not None:
+                        distance = float(np.linalg.norm(known - encodings[di]))
+                        if distance < ENCODING_TOLERANCE:
+                            candidates.append((distance, di, ti))
+            for _, di, ti in sorted(candidates):
+                if ids[di] is None and ti in free:
+                    ids[di] = ti
+                    free.discard(ti)
+        for di, det in enumerate(detections):
+            if ids[di] is None:
+                self.tracks.append(Track(id=len(self.tracks), last_box=det.box))
+                ids[di] = len(self.tracks) - 1
+            track = self.tracks[ids[di]]
+            track.last_box = det.box
+            track.appearances += 1
+            # A small patch, so the encoding can be computed later if this track breaks.
+            track.last_chip = chips[di]
+            if encodings.get(di) is not None:
+                track.encoding, track.encoding_at = encodings[di], track.appearances
+        return ids

@@ -1,0 +1,69 @@
+import json
+import sys
+import types
+
+import cv2
+
+from ml_core import bench, extract
+from tests.helpers.videos import make_face_video
+
+
+def test_it_writes_jpeg_crops_and_a_json_report(tmp_path, capsys):
+    video = make_face_video(tmp_path / "face.mp4", count=30)
+    out = tmp_path / "crops"
+    assert extract.main([str(video), "--frames", "10", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["video"]["frame_count"] == 30
+    assert len(report["sampled_indices"]) == 10 and report["sampled_indices"][-1] == 29
+    assert len(report["timestamps"]) == 10
+    assert report["identities"][0]["frame_count"] == 10 and report["missing_frames"] == []
+    assert set(report["timings"]) >= {"probe", "decode", "detect", "track", "crop", "total"}
+    assert report["peak_rss_mb"] > 0
+    assert len(report["frames"][0]["faces"][0]["box"]) == 4
+    assert len(report["crops"]) == 10
+    crop = cv2.imread(report["crops"][0])
+    assert crop.shape == (112, 112, 3)
+
+
+def test_first_n_strategy_from_the_command_line(tmp_path, capsys):
+    video = make_face_video(tmp_path / "face.mp4", count=30)
+    assert extract.main([str(video), "--frames", "10", "--strategy", "first-n", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sampled_indices"] == list(range(10))
+
+
+def test_a_bad_file_prints_the_user_message_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "notes.mp4"
+    path.write_text("hello")
+    assert extract.main([str(path), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["error"] == "not_a_video" and "not a readable video" in report["message"]
+
+
+def test_an_out_of_range_frame_count_exits_2(tmp_path, capsys):
+    video = make_face_video(tmp_path / "face.mp4", count=5)
+    assert extract.main([str(video), "--frames", "5"]) == 2
+    assert "between 10 and 100" in capsys.readouterr().err
+
+
+def test_bench_delegates_inference_benchmarks(monkeypatch):
+    calls = []
+    fake = types.ModuleType("ml_core.bench_inference")
+    fake.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "ml_core.bench_inference", fake)
+    import ml_core
+
+    monkeypatch.setattr(ml_core, "bench_inference", fake, raising=False)
+    assert bench.main(["--inference", "clip.mp4", "--frames", "20"]) == 0
+    assert calls == [["clip.mp4", "--frames", "20"]]
+
+
+def test_bench_compares_both_pipelines_on_a_clip(tmp_path, capsys):
+    video = make_face_video(tmp_path / "face.mp4", count=30)
+    assert bench.main([str(video), "--frames", "10", "--json", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "speed ratio" in printed
+    (row,) = json.loads((tmp_path / "r.json").read_text())
+    assert row["ours"]["main_found"] == 10 and row["reference"]["sampled"] == 10
+    assert row["reference"]["decoded_into_ram"] == 30
+    assert row["ours"]["peak_rss_mb"] > 0
