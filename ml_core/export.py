@@ -1,0 +1,63 @@
+"""Write a slim inference file: `python -m ml_core.export CHECKPOINT OUT`.
+
+Keeps only what inference needs (float16 weights, config, metrics, name) plus the SHA-256 of the
+weights (checked when loading) and of the source file. Also writes OUT.sha256 (sha256sum format).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from ml_core.checkpoints import FORMAT_VERSION, atomic_save, file_sha256, load_checkpoint, state_dict_sha256
+from ml_core.errors import MlCoreError
+
+
+def export_checkpoint(source, out, dtype=torch.float16):
+    """Export `source` (any loadable checkpoint) to `out`; returns (out, source bytes, out bytes, sha256)."""
+    loaded = load_checkpoint(source)
+    state = {
+        k: v.detach().to(dtype) if v.is_floating_point() else v.detach()
+        for k, v in loaded.model.state_dict().items()
+    }
+    provenance = {k: v for k, v in loaded.provenance.items() if k != "export"}
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": state,
+        "config": loaded.config.to_dict(),
+        "metrics": loaded.metrics,
+        "provenance": provenance,
+        "name": loaded.name,
+        "export": {
+            "dtype": str(dtype).removeprefix("torch."),
+            "weights_sha256": state_dict_sha256(state),
+            "source_sha256": loaded.sha256,
+            "source_name": Path(source).name,
+            "source_kind": loaded.kind,
+        },
+    }
+    out = atomic_save(payload, out)
+    sha256 = file_sha256(out)
+    Path(f"{out}.sha256").write_text(f"{sha256}  {out.name}\n")
+    return out, Path(source).stat().st_size, out.stat().st_size, sha256
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m ml_core.export", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        out, before, after, sha256 = export_checkpoint(args.checkpoint, args.out)
+    except MlCoreError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    saved = 100 * (1 - after / before)
+    print(f"wrote {out} ({after / 1e6:.1f} MB, {saved:.0f}% smaller than {before / 1e6:.1f} MB)")
+    print(f"sha256 {sha256}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

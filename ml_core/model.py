@@ -1,0 +1,209 @@
+"""The detector: a CNN backbone per face crop, an LSTM over the crops, a linear classifier.
+
+Submodule names (`model`, `lstm`, `linear1`) match the reference app's checkpoints so that
+its published files load here with `strict=True` (see checkpoints.py).
+
+Two temporal modes:
+- "reference": what the reference checkpoints actually compute. Their LSTM was called with
+  batch_first=False on (B, T, 2048) features, so with one video every frame got a single LSTM
+  step from a zero state. We reproduce that explicitly (a length-1 sequence with a batch of all
+  frames), which also keeps videos batched together independent of each other.
+- "sequence": a real recurrence over the frames (batch_first=True), used by our own training.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+BACKBONES = ("resnext50_32x4d", "tiny")
+TEMPORAL_MODES = ("reference", "sequence")
+AGGREGATIONS = ("mean", "last")
+
+
+@dataclass
+class DetectorConfig:
+    backbone: str = "resnext50_32x4d"
+    image_size: int = 112
+    feature_dim: int = 2048
+    hidden_size: int = 2048
+    num_layers: int = 1
+    bidirectional: bool = False
+    lstm_bias: bool = False
+    temporal: str = "reference"
+    aggregation: str = "mean"
+    class_names: tuple[str, ...] = ("FAKE", "REAL")
+    fake_index: int = 0
+    channel_order: str = "BGR"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    sequence_length: int = 20
+    # Fraction of the face box added on each side when cropping; 0 = tight, as the reference
+    # checkpoints were trained.
+    margin: float = 0.0
+    dropout: float = 0.4
+    threshold: float = 0.5
+    # |p_fake - threshold| < uncertain_band is reported as UNCERTAIN rather than REAL/FAKE.
+    uncertain_band: float = 0.1
+
+    def __post_init__(self):
+        self.class_names = tuple(self.class_names)
+        self.mean = tuple(float(v) for v in self.mean)
+        self.std = tuple(float(v) for v in self.std)
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, not {self.backbone!r}")
+        if self.backbone == "resnext50_32x4d" and self.feature_dim != 2048:
+            raise ValueError("resnext50_32x4d produces 2048 features; feature_dim must be 2048")
+        if self.temporal not in TEMPORAL_MODES:
+            raise ValueError(f"temporal must be one of {TEMPORAL_MODES}, not {self.temporal!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {self.aggregation!r}")
+        if len(self.class_names) != 2 or self.fake_index not in (0, 1):
+            raise ValueError("the detector has exactly two classes and fake_index is 0 or 1")
+        if self.class_names[self.fake_index] != "FAKE":
+            raise ValueError(f"class_names[{self.fake_index}] must be 'FAKE', got {self.class_names}")
+        if self.channel_order not in ("BGR", "RGB"):
+            raise ValueError("channel_order must be 'BGR' or 'RGB'")
+        if not 0.0 < self.threshold < 1.0 or not 0.0 <= self.uncertain_band < 0.5:
+            raise ValueError("threshold must be in (0, 1) and uncertain_band in [0, 0.5)")
+
+    @property
+    def real_index(self):
+        return 1 - self.fake_index
+
+    @property
+    def lstm_output_dim(self):
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    def to_dict(self):
+        # Lists, not tuples: the dict is stored in checkpoints and shown as JSON.
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown DetectorConfig fields: {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def reference(cls, sequence_length=20, **overrides):
+        """The configuration of the reference app's published checkpoints."""
+        return cls(sequence_length=sequence_length, **overrides)
+
+    @classmethod
+    def native(cls, sequence_length=20, **overrides):
+        """Our own training: a real recurrence over the frames, with LSTM biases."""
+        values = dict(temporal="sequence", lstm_bias=True, hidden_size=512, sequence_length=sequence_length)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def tiny(cls, sequence_length=20, **overrides):
+        """A few small conv layers instead of ResNeXt50: same code paths, kilobytes of weights."""
+        values = dict(
+            backbone="tiny",
+            feature_dim=16,
+            hidden_size=8,
+            temporal="sequence",
+            lstm_bias=True,
+            sequence_length=sequence_length,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def _conv_block(cin, cout, stride):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
+
+
+def build_backbone(config):
+    """An nn.Sequential of 8 children whose last one (`[7]`) is the last stage (Grad-CAM's target)."""
+    if config.backbone == "resnext50_32x4d":
+        from torchvision.models import resnext50_32x4d
+
+        # conv1, bn1, relu, maxpool, layer1..layer4 (avgpool and fc dropped), as the reference.
+        return nn.Sequential(*list(resnext50_32x4d(weights=None).children())[:-2])
+    # Same layout in miniature: stem conv, bn, relu, maxpool, then four "stages".
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        _conv_block(4, 4, 1),
+        _conv_block(4, 8, 2),
+        _conv_block(8, 8, 2),
+        _conv_block(8, config.feature_dim, 1),
+    )
+
+
+class DeepfakeDetector(nn.Module):
+    def __init__(self, config: DetectorConfig):
+        super().__init__()
+        self.config = config
+        self.model = build_backbone(config)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.lstm = nn.LSTM(
+            config.feature_dim,
+            config.hidden_size,
+            config.num_layers,
+            bias=config.lstm_bias,
+            batch_first=config.temporal == "sequence",
+            bidirectional=config.bidirectional,
+        )
+        self.dp = nn.Dropout(config.dropout)
+        self.linear1 = nn.Linear(config.lstm_output_dim, 2)
+
+    def features(self, x):
+        # x: (N, 3, H, W) -> (N, feature_dim)
+        return self.avgpool(self.model(x)).flatten(1)
+
+    def head(self, feats):
+        """feats: (B, T, feature_dim) -> video_logits (B, 2), frame_logits (B, T, 2)."""
+        b, t, f = feats.shape
+        if self.config.temporal == "reference":
+            out = self._step_from_zero(feats.reshape(b * t, f)).reshape(b, t, -1)  # (B, T, H)
+        else:
+            out, _ = self.lstm(feats)  # (B, T, H)
+        # Training-only regulariser on the LSTM outputs (the reference put it on the logits, which
+        # only rescales them); a no-op in eval mode either way, so reference outputs are unchanged.
+        out = self.dp(out)
+        frame_logits = self.linear1(out)  # (B, T, 2)
+        if self.config.aggregation == "mean":
+            video_logits = self.linear1(out.mean(dim=1))  # (B, 2)
+        else:
+            video_logits = frame_logits[:, -1]  # (B, 2)
+        return video_logits, frame_logits
+
+    def _step_from_zero(self, x):
+        """One LSTM step per row from a zero (h, c) state: x (N, F) -> (N, H * directions).
+
+        Same result as running nn.LSTM on a length-1 sequence, without the recurrent matmul (its
+        input is zero) that makes nn.LSTM ~8x slower here on CPU.
+        """
+        lstm = self.lstm
+        suffixes = ["", "_reverse"] if lstm.bidirectional else [""]
+        for layer in range(lstm.num_layers):
+            outputs = []
+            for suffix in suffixes:
+                name = f"l{layer}{suffix}"
+                gates = nn.functional.linear(x, getattr(lstm, f"weight_ih_{name}"))  # (N, 4H)
+                if lstm.bias:
+                    gates = gates + getattr(lstm, f"bias_ih_{name}") + getattr(lstm, f"bias_hh_{name}")
+                i, _, g, o = gates.chunk(4, dim=1)  # PyTorch's gate order; the forget gate meets c=0
+                cell = torch.sigmoid(i) * torch.tanh(g)
+                outputs.append(torch.sigmoid(o) * torch.tanh(cell))  # (N, H)
+            x = torch.cat(outputs, dim=1)
+        return x
+
+    def forward(self, x):
+        """x: (B, T, 3, H, W) -> video_logits (B, 2), frame_logits (B, T, 2)."""
+        b, t = x.shape[:2]
+        feats = self.features(x.flatten(0, 1))  # (B*T, F)
+        return self.head(feats.view(b, t, -1))

@@ -1,0 +1,116 @@
+"""Run the detector on one video: `python -m ml_core.predict VIDEO [--checkpoint PATH] [--json]`.
+
+--checkpoint may be a file or a folder (the reference app's six files: the one matching --frames
+is used). Without it, $DEEPFAKE_CHECKPOINT is used. Exit status: 0 on a verdict, 2 when the video
+or the checkpoint cannot be used (the reason is printed on stderr).
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+
+from ml_core.errors import MlCoreError
+
+CHECKPOINT_ENV = "DEEPFAKE_CHECKPOINT"
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(prog="python -m ml_core.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument(
+        "--checkpoint",
+        default=os.environ.get(CHECKPOINT_ENV),
+        help=f"checkpoint file or folder (default: ${CHECKPOINT_ENV})",
+    )
+    parser.add_argument(
+        "--frames", type=int, default=None, help="frames to sample (default: the checkpoint's)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the whole prediction as JSON")
+    parser.add_argument("--explain", type=Path, metavar="DIR", help="write Grad-CAM overlays (PNG) to DIR")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    parser.add_argument("--uncertain-band", type=float, default=None, help="override the UNCERTAIN band")
+    parser.add_argument("--aggregation", choices=("mean", "last"), default=None)
+    return parser
+
+
+def write_overlays(directory, prediction):
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for identity, images in prediction.overlays.items():
+        info = next(i for i in prediction.identities if i.id == identity)
+        for frame_index, image in zip(info.frame_indices, images):
+            path = directory / f"identity{identity}_frame{frame_index:06d}.png"
+            cv2.imwrite(str(path), image)
+            written.append(path)
+    return written
+
+
+def summary(prediction, extraction):
+    lines = [
+        f"{prediction.label}  (fake probability {prediction.fake_probability:.3f}; "
+        f"UNCERTAIN within {prediction.uncertain_band:.2f} of {prediction.threshold:.2f})",
+        f"model {prediction.model_name}  sha256 {prediction.model_sha256}  on {prediction.device}",
+    ]
+    for identity in prediction.identities:
+        role = "main face" if identity.id == prediction.main_identity else "other face"
+        lines.append(
+            f"  identity {identity.id} ({role}, {len(identity.frame_indices)} frames): {identity.label} "
+            f"{identity.fake_probability:.3f}" + ("" if identity.counted else "  [too few frames to count]")
+        )
+        frames = ", ".join(
+            f"{i}:{p:.2f}" for i, p in zip(identity.frame_indices, identity.frame_probabilities)
+        )
+        lines.append(f"    per frame: {frames}")
+    lines.extend(f"warning: {w}" for w in extraction.warnings)
+    timings = ", ".join(
+        f"{k} {v:.2f}s" for k, v in prediction.timings.items() if k in ("extract", "forward", "total")
+    )
+    lines.append(f"timings: {timings}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    if not args.checkpoint:
+        print(f"error: pass --checkpoint PATH or set ${CHECKPOINT_ENV}", file=sys.stderr)
+        return 2
+    from ml_core.checkpoints import resolve_checkpoint
+    from ml_core.inference import Predictor
+
+    try:
+        predictor = Predictor(
+            resolve_checkpoint(args.checkpoint, args.frames),
+            device=args.device,
+            uncertain_band=args.uncertain_band,
+            aggregation=args.aggregation,
+        )
+        extraction, prediction = predictor.predict_video(
+            args.video, frames=args.frames, explain=bool(args.explain)
+        )
+    except MlCoreError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        if exc.detail and exc.detail != exc.user_message:
+            print(f"detail: {exc.detail}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # an impossible option: --frames 5, --device cuda without CUDA
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    written = write_overlays(args.explain, prediction) if args.explain else []
+    if args.json:
+        data = prediction.to_dict()
+        data["extraction"] = extraction.to_dict()
+        data["overlay_files"] = [str(p) for p in written]
+        print(json.dumps(data, indent=2))
+    else:
+        print(summary(prediction, extraction))
+        if written:
+            print(f"wrote {len(written)} Grad-CAM overlays to {args.explain}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

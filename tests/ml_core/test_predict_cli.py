@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ml_core.checkpoints import file_sha256
+from ml_core.predict import main
+from tests.helpers.checkpoints import make_tiny_checkpoint
+from tests.helpers.videos import make_face_video
+
+
+@pytest.fixture
+def video(tmp_path):
+    return make_face_video(tmp_path / "face.mp4", count=20)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return make_tiny_checkpoint(tmp_path / "tiny.pt", sequence_length=10, verdict="FAKE")
+
+
+def test_it_prints_the_verdict(video, checkpoint, capsys):
+    assert main([str(video), "--checkpoint", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("FAKE")
+    assert file_sha256(checkpoint) in out
+    assert "identity 0 (main face, 10 frames)" in out
+
+
+def test_it_prints_everything_as_json(video, checkpoint, capsys):
+    assert main([str(video), "--checkpoint", str(checkpoint), "--frames", "12", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["label"] == "FAKE" and data["model_sha256"] == file_sha256(checkpoint)
+    assert data["extraction"]["config"]["frames"] == 12
+    assert len(data["frame_probabilities"]) == len(data["frame_indices"]) > 0
+    assert data["device"] == "cpu"
+
+
+def test_it_writes_grad_cam_overlays(video, checkpoint, tmp_path, capsys):
+    out_dir = tmp_path / "cams"
+    assert main([str(video), "--checkpoint", str(checkpoint), "--explain", str(out_dir)]) == 0
+    files = sorted(out_dir.glob("identity0_frame*.png"))
+    assert len(files) == 10
+    assert "wrote 10 Grad-CAM overlays" in capsys.readouterr().out
+
+
+def test_it_explains_a_bad_checkpoint(video, tmp_path, capsys):
+    page = tmp_path / "model_87_acc_20_frames_final_data.pt"
+    page.write_text("<html><body>Quota exceeded</body></html>")
+    assert main([str(video), "--checkpoint", str(page)]) == 2
+    assert "HTML page" in capsys.readouterr().err
+
+
+def test_it_explains_a_file_that_is_not_a_video(checkpoint, tmp_path, capsys):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all")
+    assert main([str(text), "--checkpoint", str(checkpoint)]) == 2
+    assert "not a readable video" in capsys.readouterr().err
+
+
+def test_it_needs_a_checkpoint(video, capsys, monkeypatch):
+    monkeypatch.delenv("DEEPFAKE_CHECKPOINT", raising=False)
+    assert main([str(video)]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_it_runs_as_a_module(video, checkpoint):
+    result = subprocess.run(
+        [sys.executable, "-m", "ml_core.predict", str(video), "--checkpoint", str(checkpoint), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] == "FAKE"
