@@ -145,6 +145,17 @@ UPLOAD_MAX_SECONDS = env_int("UPLOAD_MAX_SECONDS", 600, minimum=1)
 DETECTOR_UNCERTAIN_BAND = float(env_str("DETECTOR_UNCERTAIN_BAND", "0.1"))
 DETECTOR_DEVICE = env_str("DETECTOR_DEVICE", "")  # empty: cuda when available, else cpu
 DETECTOR_EXPLAIN = env_bool("DETECTOR_EXPLAIN", True)
+# A running job refreshes its heartbeat this often; a job whose heartbeat is older than the
+# lease is presumed dead and may be taken over; a job that killed its worker this many times fails.
+DETECTOR_HEARTBEAT_SECONDS = env_int("DETECTOR_HEARTBEAT_SECONDS", 10, minimum=1)
+DETECTOR_LEASE_SECONDS = env_int("DETECTOR_LEASE_SECONDS", max(60, 6 * DETECTOR_HEARTBEAT_SECONDS), minimum=2)
+DETECTOR_MAX_ATTEMPTS = env_int("DETECTOR_MAX_ATTEMPTS", 3, minimum=1)
+# Workers keep a local copy of each checkpoint here, keyed by SHA-256 (storage may be remote).
+DETECTOR_CACHE_DIR = Path(env_str("DETECTOR_CACHE_DIR", str(VAR_DIR / "detector-cache")))
+
+# Failed log-ins: this many per username and address lock that pair out for this long.
+LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5, minimum=1)
+LOGIN_THROTTLE_SECONDS = env_int("LOGIN_THROTTLE_SECONDS", 15 * 60, minimum=1)
 
 # Celery: long GPU jobs, as the Celery docs advise (late acks, prefetch 1, JSON only).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

@@ -106,6 +106,11 @@ class Submission(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     media_purged_at = models.DateTimeField(null=True, blank=True)
+    # Worker bookkeeping (detector.tasks): when the job message was last handed to the broker
+    # (empty: not yet, e.g. the broker was down), who holds the claim, and its last sign of life.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     review_decision = models.CharField(max_length=20, choices=Decision.choices, blank=True, db_index=True)
     review_notes = models.TextField(blank=True)
@@ -117,6 +122,7 @@ class Submission(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
+        permissions = [("review_submission", "Can record a human review of a submission")]
 
     def __str__(self):
         return f"{self.original_name or 'video'} ({self.public_id})"

@@ -85,11 +85,19 @@ def celery_broker(redis_url, queue_names, settings):
 
 
 def reset_connections(app):
-    """Drop pooled broker connections so the next publish uses the current broker_url."""
+    """Drop pooled broker connections and cached routing so the next publish uses the current conf."""
+    # Celery caches its router and queue table on first send; a test that sent before the
+    # fixture switched queues would otherwise route every later job to a queue nobody consumes.
+    for cached in ("router", "queues", "default_queue"):
+        app.amqp.__dict__.pop(cached, None)
+    import kombu.pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    # Celery's pools live in kombu's global registry, keyed by URL: a closed pool would be reused.
+    kombu.pools.reset()
 
 
 def database_url_for_subprocess():

@@ -1,0 +1,97 @@
+"""manage.py analyze VIDEO... --user NAME [--frames N] [--wait]: submit files (or folders) for analysis."""
+
+import time
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from detector.models import MAX_FRAMES, MIN_FRAMES, Submission
+from detector.services import enqueue_analysis
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi")
+
+
+def video_files(paths):
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        elif path.is_file():
+            if path.suffix.lower() not in VIDEO_EXTENSIONS:
+                raise CommandError(f"{path}: not a video file name ({', '.join(VIDEO_EXTENSIONS)})")
+            files.append(path)
+        else:
+            raise CommandError(f"{path}: no such file or folder")
+    if not files:
+        raise CommandError("no video files found")
+    return files
+
+
+def create_submission(owner, path, frames):
+    submission = Submission(owner=owner, original_name=path.name[:255], frames_requested=frames)
+    submission._stored_extension = path.suffix.lower()  # allow-listed by video_files
+    submission.size_bytes = path.stat().st_size
+    with transaction.atomic():
+        with open(path, "rb") as f:
+            submission.video.save(f"video{path.suffix.lower()}", File(f), save=False)
+        submission.save()
+        enqueue_analysis(submission)
+    return submission
+
+
+class Command(BaseCommand):
+    help = "Create submissions from video files or folders of clips; with --wait, print each verdict."
+
+    def add_arguments(self, parser):
+        parser.add_argument("videos", nargs="+", help="video files or folders")
+        parser.add_argument("--user", required=True, help="username that will own the submissions")
+        parser.add_argument(
+            "--frames", type=int, default=20, help=f"frames to sample ({MIN_FRAMES}-{MAX_FRAMES})"
+        )
+        parser.add_argument("--wait", action="store_true", help="wait and print each verdict as it completes")
+        parser.add_argument(
+            "--timeout", type=float, default=3600, help="seconds to wait in all (with --wait)"
+        )
+
+    def handle(self, *args, **options):
+        frames = options["frames"]
+        if not MIN_FRAMES <= frames <= MAX_FRAMES:
+            raise CommandError(f"--frames must be between {MIN_FRAMES} and {MAX_FRAMES}")
+        owner = get_user_model().objects.filter(username=options["user"]).first()
+        if owner is None:
+            raise CommandError(f"no user named {options['user']!r}")
+        submissions = []
+        for path in video_files(options["videos"]):
+            submission = create_submission(owner, path, frames)
+            submissions.append(submission)
+            self.stdout.write(f"queued {submission.public_id} {path}")
+        if options["wait"]:
+            self.wait(submissions, options["timeout"])
+
+    def wait(self, submissions, timeout):
+        pending = {s.pk: s for s in submissions}
+        deadline = time.monotonic() + timeout
+        failed = 0
+        while pending and time.monotonic() < deadline:
+            finished = Submission.objects.filter(
+                pk__in=pending, status__in=[Submission.Status.DONE, Submission.Status.FAILED]
+            ).select_related("current_result")
+            for row in finished:
+                pending.pop(row.pk)
+                if row.status == Submission.Status.DONE and row.current_result:
+                    result = row.current_result
+                    line = f"{result.verdict:9} p_fake={result.fake_probability:.3f}"
+                else:
+                    failed += 1
+                    line = f"FAILED    {row.error_message}"
+                self.stdout.write(f"{line}  {row.original_name} ({row.public_id})")
+            if pending:
+                time.sleep(0.5)
+        if pending:
+            raise CommandError(f"{len(pending)} submissions not finished after {timeout:.0f}s")
+        if failed:
+            self.stderr.write(f"{failed} of {len(submissions)} failed")

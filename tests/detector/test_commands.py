@@ -1,0 +1,192 @@
+"""Management commands (install_detector, requeue_stuck, analyze, purge_media) and their services."""
+
+from datetime import timedelta
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from detector import services, worker_runtime
+from detector.models import DetectorModel, FrameImage, Result, Submission
+from detector.tasks import analyze_submission
+from tests.detector._worker_support import face_video, install_tiny_model, make_user, stored_submission
+from tests.helpers.checkpoints import make_tiny_checkpoint
+
+pytestmark = pytest.mark.django_db
+
+Status, Stage = Submission.Status, Submission.Stage
+
+
+@pytest.fixture(autouse=True)
+def _worker_settings(settings, tmp_path):
+    settings.DETECTOR_HEARTBEAT_SECONDS = 3600
+    settings.DETECTOR_LEASE_SECONDS = 60
+    settings.DETECTOR_CACHE_DIR = str(tmp_path / "model-cache")
+    worker_runtime.forget()
+
+
+@pytest.fixture
+def sent():
+    with (
+        mock.patch.object(analyze_submission, "apply_async") as apply_async,
+        mock.patch("detector.services.dispatch_on_commit", side_effect=services.dispatch),
+    ):
+        yield apply_async
+
+
+@pytest.fixture
+def inline_worker():
+    """Run each job in this process the moment it is sent."""
+
+    def run_now(args, **kwargs):
+        analyze_submission.apply(args=args)
+
+    with (
+        mock.patch.object(analyze_submission, "apply_async", side_effect=run_now),
+        mock.patch("detector.services.dispatch_on_commit", side_effect=services.dispatch),
+    ):
+        yield
+
+
+def output_of(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_install_detector_registers_and_activates_a_checkpoint(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "model.pt")
+    text = output_of("install_detector", str(path), "--activate")
+    detector = DetectorModel.objects.get()
+    assert detector.sha256 in text and detector.is_active
+    assert default_storage.exists(f"detectors/{detector.sha256}.pt")
+
+
+def test_install_detector_reports_a_bad_file_as_a_command_error(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"")
+    with pytest.raises(CommandError, match="empty"):
+        call_command("install_detector", str(bad))
+    assert not DetectorModel.objects.exists()
+
+
+def test_requeue_stuck_resends_jobs_that_never_reached_the_broker(tmp_path, sent):
+    install_tiny_model(tmp_path)
+    submission = stored_submission(make_user(), face_video(tmp_path))
+    with mock.patch.object(analyze_submission, "apply_async", side_effect=ConnectionRefusedError("down")):
+        services.enqueue_analysis(submission)  # the broker is down: no exception
+    submission.refresh_from_db()
+    assert submission.status == Status.QUEUED and submission.dispatched_at is None
+
+    assert "1 never sent" in output_of("requeue_stuck")
+    assert sent.call_args.kwargs["args"] == [submission.pk]
+    assert Submission.objects.get(pk=submission.pk).dispatched_at is not None
+    sent.reset_mock()
+    assert "re-enqueued 0" in output_of("requeue_stuck")
+    assert not sent.called
+
+
+def test_requeue_stuck_resends_jobs_queued_for_too_long_and_frees_dead_workers_jobs(tmp_path, sent):
+    install_tiny_model(tmp_path)
+    owner = make_user()
+    old = timezone.now() - timedelta(hours=2)
+    lost = stored_submission(owner, face_video(tmp_path), enqueue=True)
+    Submission.objects.filter(pk=lost.pk).update(dispatched_at=old)
+    dead = stored_submission(owner, face_video(tmp_path), enqueue=True)
+    Submission.objects.filter(pk=dead.pk).update(
+        status=Status.RUNNING, claim_token="elsewhere|ns|1|2|x", heartbeat_at=old, attempts=1
+    )
+    busy = stored_submission(owner, face_video(tmp_path), enqueue=True)
+    Submission.objects.filter(pk=busy.pk).update(
+        status=Status.RUNNING, claim_token="elsewhere|ns|1|2|y", heartbeat_at=timezone.now(), attempts=1
+    )
+    sent.reset_mock()
+
+    counts = services.requeue_stuck()
+
+    assert (counts["stale_queued"], counts["dead_worker"]) == (1, 1)
+    assert sorted(c.kwargs["args"][0] for c in sent.call_args_list) == sorted([lost.pk, dead.pk])
+    assert Submission.objects.get(pk=dead.pk).status == Status.QUEUED
+    assert Submission.objects.get(pk=busy.pk).status == Status.RUNNING
+
+
+def test_requeue_stuck_gives_up_on_a_job_that_used_all_its_attempts(tmp_path, sent, settings):
+    settings.DETECTOR_MAX_ATTEMPTS = 3
+    install_tiny_model(tmp_path)
+    submission = stored_submission(make_user(), face_video(tmp_path), enqueue=True)
+    Submission.objects.filter(pk=submission.pk).update(
+        status=Status.RUNNING, claim_token="x|ns|1|2|z", heartbeat_at=None, attempts=3
+    )
+    assert services.requeue_stuck()["gave_up"] == 1
+    submission.refresh_from_db()
+    assert submission.status == Status.FAILED and "3 times" in submission.error_message
+
+
+def test_analyze_submits_a_folder_of_clips_and_prints_each_verdict(tmp_path, inline_worker):
+    install_tiny_model(tmp_path)
+    make_user("batch")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    face_video(folder, "one.mp4")
+    face_video(folder, "two.MOV")
+    (folder / "notes.txt").write_text("not a clip")
+
+    text = output_of("analyze", str(folder), "--user", "batch", "--frames", "10", "--wait", "--timeout", "60")
+
+    rows = Submission.objects.order_by("original_name")
+    assert [s.original_name for s in rows] == ["one.mp4", "two.MOV"]
+    assert all(s.status == Status.DONE and s.frames_requested == 10 for s in rows)
+    assert rows[1].video.name.endswith("/video.mov")
+    for submission in rows:
+        assert f"{submission.current_result.verdict}" in text and str(submission.public_id) in text
+
+
+def test_analyze_refuses_an_unknown_user(tmp_path):
+    with pytest.raises(CommandError, match="no user"):
+        call_command("analyze", str(face_video(tmp_path)), "--user", "nobody")
+
+
+def test_purge_media_removes_old_files_but_keeps_the_verdicts(tmp_path, inline_worker):
+    install_tiny_model(tmp_path)
+    owner = make_user()
+    old = stored_submission(owner, face_video(tmp_path), enqueue=True)
+    new = stored_submission(owner, face_video(tmp_path), enqueue=True)
+    Submission.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    old_files = services.submission_file_names(old)
+    assert len(old_files) > 1 and all(default_storage.exists(n) for n in old_files)
+
+    assert "purged 1 submissions" in output_of("purge_media", "--older-than", "30")
+
+    old.refresh_from_db()
+    assert not any(default_storage.exists(n) for n in old_files)
+    assert old.media_purged_at is not None and not old.video
+    assert old.current_result.verdict and old.current_result.frames.count() == 10
+    assert not FrameImage.objects.filter(result__submission=old).exclude(crop="").exists()
+    assert all(default_storage.exists(n) for n in services.submission_file_names(new))
+    with pytest.raises(ValueError, match="removed"):
+        services.rerun_analysis(old)
+
+
+def test_delete_submission_removes_its_rows_and_files(
+    tmp_path, inline_worker, django_capture_on_commit_callbacks
+):
+    install_tiny_model(tmp_path)
+    submission = stored_submission(make_user(), face_video(tmp_path), enqueue=True)
+    names = services.submission_file_names(submission)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_submission(submission)
+    assert not Submission.objects.exists() and not Result.objects.exists()
+    assert not any(default_storage.exists(n) for n in names)
+
+
+def test_queue_position_counts_from_the_oldest_queued_submission(tmp_path, sent):
+    install_tiny_model(tmp_path)
+    owner = make_user()
+    first, second, third = (stored_submission(owner, face_video(tmp_path), enqueue=True) for _ in range(3))
+    Submission.objects.filter(pk=first.pk).update(status=Status.RUNNING)
+    for s in (first, second, third):
+        s.refresh_from_db()
+    assert [services.queue_position(s) for s in (first, second, third)] == [None, 1, 2]
