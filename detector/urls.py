@@ -1,9 +1,76 @@
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
 from django.views.generic import TemplateView
 
-from . import views_health
+from . import api, media_views, views_health
+from .auth_throttle import ThrottledAuthenticationForm
+from .views import accounts, submissions
+
+account_urls = [
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            authentication_form=ThrottledAuthenticationForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "accounts/password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path(
+        "accounts/password/reset/",
+        auth_views.PasswordResetView.as_view(success_url=reverse_lazy("password_reset_done")),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("account/", accounts.account, name="account"),
+    path("account/tokens/", accounts.token_create, name="account-token-create"),
+    path("account/tokens/<int:token_id>/revoke/", accounts.token_revoke, name="account-token-revoke"),
+]
+
+submission_urls = [
+    path("submissions/", submissions.submission_list, name="submission-list"),
+    path("submissions/new/", submissions.submission_create, name="submission-create"),
+    path("submissions/<uuid:public_id>/", submissions.submission_detail, name="submission-detail"),
+    path("submissions/<uuid:public_id>/status.json", submissions.submission_status, name="submission-status"),
+    path("submissions/<uuid:public_id>/delete/", submissions.submission_delete, name="submission-delete"),
+    path("submissions/<uuid:public_id>/video", media_views.submission_video, name="submission-video"),
+    path(
+        "submissions/<uuid:public_id>/frames/<int:frame_id>/<str:kind>/",
+        media_views.submission_frame_image,
+        name="submission-frame-image",
+    ),
+]
+
+api_urls = [
+    path("api/v1/submissions/", api.submission_collection, name="api-submission-list"),
+    path("api/v1/submissions/<uuid:public_id>/", api.submission_detail, name="api-submission-detail"),
+    path("api/v1/openapi.json", api.openapi, name="api-openapi"),
+]
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("healthz", views_health.healthz, name="healthz"),
+    *account_urls,
+    *submission_urls,
+    *api_urls,
 ]

@@ -1,0 +1,105 @@
+"""Forms: the upload (shared by the page and the API), sign-up and API tokens."""
+
+import logging
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from . import validators
+from .models import DEFAULT_FRAMES, FRAME_CHOICES, ApiToken, Submission
+
+logger = logging.getLogger(__name__)
+
+
+class SubmissionForm(forms.Form):
+    video = forms.FileField(
+        label="Video",
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "video/*," + ",".join(validators.ALLOWED_EXTENSIONS)}
+        ),
+    )
+    frames = forms.TypedChoiceField(
+        label="Frames to analyse",
+        choices=[(n, f"{n} frames") for n in FRAME_CHOICES],
+        coerce=int,
+        initial=DEFAULT_FRAMES,
+        required=False,
+        empty_value=DEFAULT_FRAMES,
+        help_text="Sampled evenly across the whole video. More frames: a steadier verdict, a longer wait.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["video"].help_text = (
+            f"MP4, MOV, M4V, WebM, MKV or AVI; up to {validators.describe_size(self.max_bytes)} "
+            f"and {validators.describe_duration(self.max_seconds)}. Works best with one clearly visible face."
+        )
+        self.video_info = None
+        self.extension = None
+        self.original_name = ""
+
+    @property
+    def max_bytes(self):
+        from django.conf import settings
+
+        return settings.UPLOAD_MAX_BYTES
+
+    @property
+    def max_seconds(self):
+        from django.conf import settings
+
+        return settings.UPLOAD_MAX_SECONDS
+
+    def clean_video(self):
+        upload = self.cleaned_data["video"]
+        self.original_name = validators.clean_display_name(upload.name)
+        # Cheap checks first: the content probe only runs on a plausible file.
+        self.extension = validators.validate_extension(upload.name)
+        validators.validate_size(upload.size)
+        self.video_info = validators.probe_upload(upload, self.extension)
+        validators.validate_is_video(self.video_info)
+        validators.validate_duration(self.video_info)
+        return upload
+
+    def save(self, owner):
+        """Store the video under a server-chosen name and create the submission row."""
+        upload = self.cleaned_data["video"]
+        submission = Submission(
+            owner=owner,
+            original_name=self.original_name,
+            size_bytes=upload.size,
+            duration_seconds=getattr(self.video_info, "duration", None),
+            frames_requested=self.cleaned_data["frames"],
+        )
+        submission._stored_extension = self.extension
+        # The name passed here is ignored by upload_to apart from the extension set above.
+        submission.video.save(f"video{self.extension}", upload, save=False)
+        try:
+            submission.save()
+        except Exception:
+            submission.video.delete(save=False)
+            raise
+        return submission
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=True, help_text="Used only to reset your password.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email address already exists. Log in instead.")
+        return email
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("name",)
+        labels = {"name": "Token name"}
+        help_texts = {"name": "Something to recognise it by, e.g. “laptop script”."}
