@@ -8,12 +8,9 @@ from detector.models import Submission
 from detector.registry import install_checkpoint
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_blank_video, make_face_video
+from tests.helpers.web import make_user
 
-
-def make_user(username="alice"):
-    from detector.models import User
-
-    return User.objects.create_user(username=username, password="pw-for-tests-only")
+__all__ = ["make_user", "install_tiny_model", "stored_submission", "face_video", "blank_video"]
 
 
 def install_tiny_model(tmp_path, activate=True, seed=0, **kwargs):

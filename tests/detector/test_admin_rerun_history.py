@@ -1,14 +1,14 @@
 """Re-running from the admin keeps the earlier result: the real job runs twice, in this process."""
 
 import pytest
-from django.core.files import File
 from django.urls import reverse
 
 from detector import worker_runtime
-from detector.models import Result, Submission, User
+from detector.models import Result, User
 from detector.registry import install_checkpoint
 from detector.services import enqueue_analysis
 from detector.tasks import analyze_submission
+from tests.detector._worker_support import stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_face_video
 
@@ -23,15 +23,6 @@ def _worker_settings(settings, tmp_path):
     worker_runtime.forget()
     yield
     worker_runtime.forget()
-
-
-def stored_submission(owner, video_path):
-    submission = Submission(owner=owner, original_name=video_path.name, frames_requested=10)
-    submission._stored_extension = ".mp4"
-    with open(video_path, "rb") as f:
-        submission.video.save("upload.mp4", File(f), save=False)
-    submission.save()
-    return submission
 
 
 def test_rerun_with_another_model_adds_a_result_and_keeps_the_first_in_history(client, tmp_path):

@@ -1,26 +1,17 @@
 """Activating another model in the admin reaches a worker that is already running, with no restart."""
 
 import pytest
-from django.core.files import File
 from django.urls import reverse
 
 from detector.models import Submission, User
 from detector.registry import install_checkpoint
 from detector.services import enqueue_analysis
 from tests.conftest import wait_for
+from tests.detector._worker_support import stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_face_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def stored_submission(owner, video_path):
-    submission = Submission(owner=owner, original_name=video_path.name, frames_requested=10)
-    submission._stored_extension = ".mp4"
-    with open(video_path, "rb") as f:
-        submission.video.save("upload.mp4", File(f), save=False)
-    submission.save()
-    return submission
 
 
 def analyse(owner, video_path):

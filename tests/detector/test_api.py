@@ -17,16 +17,6 @@ pytestmark = pytest.mark.django_db
 LIST_URL = "/api/v1/submissions/"
 
 
-@pytest.fixture
-def owner():
-    return make_user("owner")
-
-
-@pytest.fixture
-def other():
-    return make_user("other")
-
-
 def api_client(user):
     secret = create_token(user, "tests")[1]
     return Client(HTTP_AUTHORIZATION=f"Token {secret}")

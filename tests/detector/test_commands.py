@@ -29,15 +29,6 @@ def _worker_settings(settings, tmp_path):
 
 
 @pytest.fixture
-def sent():
-    with (
-        mock.patch.object(analyze_submission, "apply_async") as apply_async,
-        mock.patch("detector.services.dispatch_on_commit", side_effect=services.dispatch),
-    ):
-        yield apply_async
-
-
-@pytest.fixture
 def inline_worker():
     """Run each job in this process the moment it is sent."""
 

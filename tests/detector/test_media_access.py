@@ -11,16 +11,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def owner():
-    return make_user("owner")
-
-
-@pytest.fixture
-def other():
-    return make_user("other")
-
-
-@pytest.fixture
 def done(owner):
     submission = make_submission(owner, name="../we ird\u202e name.mp4")
     result = make_result(submission, frames=2)

@@ -37,16 +37,6 @@ def _worker_settings(settings, tmp_path):
 
 
 @pytest.fixture
-def sent():
-    """Capture job messages instead of publishing them; sent at once (this test never commits)."""
-    with (
-        mock.patch.object(analyze_submission, "apply_async") as apply_async,
-        mock.patch("detector.services.dispatch_on_commit", side_effect=services.dispatch),
-    ):
-        yield apply_async
-
-
-@pytest.fixture
 def owner():
     return make_user()
 

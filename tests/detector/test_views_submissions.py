@@ -13,21 +13,6 @@ from tests.helpers.web import make_result, make_submission, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def owner():
-    return make_user("owner")
-
-
-@pytest.fixture
-def other():
-    return make_user("other")
-
-
-@pytest.fixture
-def staff():
-    return make_user("staffer", staff=True)
-
-
 def client_for(user):
     client = Client()
     if user is not None:

@@ -11,7 +11,7 @@ PASSWORD = "correct-horse-battery-staple-42"
 VIDEO_BYTES = bytes(range(256)) * 40  # 10,240 bytes: enough to test byte ranges
 
 
-def make_user(username, *, staff=False, reviewer=False, password=PASSWORD):
+def make_user(username="alice", *, staff=False, reviewer=False, password=PASSWORD):
     """A user; `reviewer`: staff in the "reviewer" group (may open anyone's submission, read-only)."""
     from django.contrib.auth.models import Group, Permission
 

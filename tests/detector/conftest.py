@@ -1,0 +1,35 @@
+"""Fixtures shared by the detector tests: the usual cast of users, and captured job messages."""
+
+from unittest import mock
+
+import pytest
+
+from tests.helpers.web import make_user
+
+
+@pytest.fixture
+def owner():
+    return make_user("owner")
+
+
+@pytest.fixture
+def other():
+    return make_user("other")
+
+
+@pytest.fixture
+def staff():
+    return make_user("staffer", staff=True)
+
+
+@pytest.fixture
+def sent():
+    """Capture job messages instead of publishing them; sent at once (these tests never commit)."""
+    from detector import services
+    from detector.tasks import analyze_submission
+
+    with (
+        mock.patch.object(analyze_submission, "apply_async") as apply_async,
+        mock.patch("detector.services.dispatch_on_commit", side_effect=services.dispatch),
+    ):
+        yield apply_async
