@@ -1,0 +1,64 @@
+"""Training augmentation for clips of face crops (the "train preset").
+
+Evaluation and inference use no augmentation: crops go straight to
+ml_core.transforms.crops_to_tensor with the checkpoint's normalisation (the "eval preset").
+
+One set of random choices is applied to every frame of a clip, as a real video's frames share
+their lighting, compression and blur. Inputs and outputs are BGR uint8 (T, H, W, 3).
+"""
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5  # probabilities of each step
+    colour: float = 0.5
+    compression: float = 0.3
+    blur: float = 0.2
+    brightness: float = 0.15  # colour jitter ranges
+    contrast: float = 0.15
+    saturation: float = 0.2
+    jpeg_quality: tuple[int, int] = (40, 95)
+    blur_sigma: tuple[float, float] = (0.3, 1.2)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+NO_AUGMENTATION = AugmentConfig(flip=0, colour=0, compression=0, blur=0)
+
+
+def augment_clip(frames: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    """frames: (T, H, W, 3) uint8 BGR -> the same shape, augmented consistently across frames."""
+    frames = np.ascontiguousarray(frames)
+    if rng.random() < config.flip:
+        frames = np.ascontiguousarray(frames[:, :, ::-1])
+    if rng.random() < config.colour:
+        brightness = rng.uniform(-config.brightness, config.brightness) * 255
+        contrast = 1 + rng.uniform(-config.contrast, config.contrast)
+        saturation = 1 + rng.uniform(-config.saturation, config.saturation)
+        frames = np.stack([_colour(frame, brightness, contrast, saturation) for frame in frames])
+    if rng.random() < config.blur:
+        sigma = rng.uniform(*config.blur_sigma)
+        frames = np.stack([cv2.GaussianBlur(frame, (0, 0), sigma) for frame in frames])
+    if rng.random() < config.compression:
+        quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
+        frames = np.stack([_jpeg(frame, quality) for frame in frames])
+    return frames
+
+
+def _colour(frame, brightness, contrast, saturation):
+    image = frame.astype(np.float32)
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)[..., None]
+    image = grey + (image - grey) * saturation
+    image = (image - image.mean()) * contrast + image.mean() + brightness
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _jpeg(frame, quality):
+    ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else frame

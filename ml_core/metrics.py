@@ -1,0 +1,248 @@
+"""Detection metrics written with NumPy only.
+
+Convention everywhere in this module: `y_true` is 1 for FAKE (the positive class) and 0 for
+REAL, and `scores` are fake probabilities (higher = more likely fake). Functions return NaN
+where a metric is undefined (for example AUC when only one class is present) instead of
+raising, so a report can still be written for a small or one-sided evaluation set.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _arrays(y_true, scores):
+    y = np.asarray(y_true, dtype=np.int64).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has {y.size} values but scores has {s.size}")
+    if np.any((y != 0) & (y != 1)):
+        raise ValueError("y_true must contain only 0 (real) and 1 (fake)")
+    return y, s
+
+
+def roc_curve(y_true, scores):
+    """False/true positive rates at every distinct score, highest threshold first.
+
+    Returns (fpr, tpr, thresholds); the first point is (0, 0) at threshold +inf.
+    """
+    y, s = _arrays(y_true, scores)
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    # Keep the last index of every run of equal scores: ties move together.
+    distinct = np.where(np.diff(s))[0]
+    ends = np.r_[distinct, y.size - 1] if y.size else np.array([], dtype=np.int64)
+    tps = np.cumsum(y)[ends] if y.size else np.array([])
+    fps = (ends + 1) - tps
+    positives, negatives = y.sum(), y.size - y.sum()
+    tpr = np.r_[0.0, tps / positives] if positives else np.r_[0.0, np.full(tps.size, np.nan)]
+    fpr = np.r_[0.0, fps / negatives] if negatives else np.r_[0.0, np.full(fps.size, np.nan)]
+    thresholds = np.r_[np.inf, s[ends]]
+    return fpr, tpr, thresholds
+
+
+def roc_auc(y_true, scores) -> float:
+    """Area under the ROC curve as the Mann-Whitney statistic (ties count one half)."""
+    y, s = _arrays(y_true, scores)
+    positives = int(y.sum())
+    negatives = y.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = _average_ranks(s)
+    rank_sum = ranks[y == 1].sum()
+    return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _average_ranks(values):
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    ranks = np.empty(values.size, dtype=np.float64)
+    start = 0
+    while start < values.size:
+        end = start
+        while end + 1 < values.size and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def average_precision(y_true, scores) -> float:
+    """AP = sum over thresholds of (R_n - R_{n-1}) * P_n (no interpolation, as scikit-learn)."""
+    y, s = _arrays(y_true, scores)
+    positives = int(y.sum())
+    if positives == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    ends = np.r_[np.where(np.diff(s))[0], y.size - 1]
+    tps = np.cumsum(y)[ends]
+    precision = tps / (ends + 1)
+    recall = tps / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def eer(y_true, scores) -> tuple[float, float]:
+    """Equal error rate and the threshold where it is reached.
+
+    The EER is where the false positive rate equals the false negative rate; between two ROC
+    points it is found by linear interpolation.
+    """
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    if np.isnan(fpr).any() or np.isnan(tpr).any():
+        return float("nan"), float("nan")
+    fnr = 1 - tpr
+    diff = fpr - fnr  # rises from -1 at (0, 0) to >= 0 at the last point
+    crossing = int(np.argmax(diff >= 0))
+    if crossing == 0 or diff[crossing] == 0:
+        return float(fpr[crossing]), float(thresholds[crossing])
+    a, b = crossing - 1, crossing
+    weight = -diff[a] / (diff[b] - diff[a])
+    rate = fpr[a] + weight * (fpr[b] - fpr[a])
+    threshold = (
+        thresholds[b]
+        if not np.isfinite(thresholds[a])
+        else thresholds[a] + weight * (thresholds[b] - thresholds[a])
+    )
+    return float(rate), float(threshold)
+
+
+def confusion_matrix(y_true, y_pred) -> np.ndarray:
+    """2x2 counts: rows are the true class, columns the predicted class, index 0 = REAL, 1 = FAKE."""
+    y, p = _arrays(y_true, y_pred)
+    matrix = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(matrix, (y, p.astype(np.int64)), 1)
+    return matrix
+
+
+def accuracy(y_true, y_pred) -> float:
+    y, p = _arrays(y_true, y_pred)
+    return float(np.mean(y == p)) if y.size else float("nan")
+
+
+def balanced_accuracy(y_true, y_pred) -> float:
+    """Mean of the recall of each class present (true positive rate and true negative rate)."""
+    matrix = confusion_matrix(y_true, y_pred)
+    recalls = [matrix[c, c] / matrix[c].sum() for c in (0, 1) if matrix[c].sum()]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def f1_per_class(y_true, y_pred) -> dict[str, float]:
+    """F1 of each class, each taken in turn as the positive class."""
+    matrix = confusion_matrix(y_true, y_pred)
+    result = {}
+    for index, name in ((0, "REAL"), (1, "FAKE")):
+        tp = matrix[index, index]
+        predicted = matrix[:, index].sum()
+        actual = matrix[index].sum()
+        denominator = predicted + actual
+        result[name] = float(2 * tp / denominator) if denominator else float("nan")
+    return result
+
+
+def threshold_for_balanced_accuracy(y_true, scores) -> tuple[float, float]:
+    """The threshold (predict FAKE when score >= threshold) that maximises balanced accuracy.
+
+    Among equally good thresholds the midpoint between neighbouring scores is returned, so the
+    threshold does not sit exactly on a training score. Returns (threshold, balanced accuracy).
+    """
+    y, s = _arrays(y_true, scores)
+    if y.size == 0 or y.min() == y.max():
+        return 0.5, balanced_accuracy(y, (s >= 0.5).astype(int)) if y.size else float("nan")
+    fpr, tpr, thresholds = roc_curve(y, s)
+    values = (tpr + 1 - fpr) / 2
+    best = int(np.argmax(values))
+    if not np.isfinite(thresholds[best]):
+        threshold = float(s.max()) + 1e-6
+    else:
+        below = s[s < thresholds[best]]
+        threshold = float((thresholds[best] + below.max()) / 2) if below.size else float(thresholds[best])
+    return threshold, float(values[best])
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    both_right: int
+    only_a_right: int
+    only_b_right: int
+    both_wrong: int
+    statistic: float
+    p_value: float
+    method: str  # "exact" (binomial, few discordant pairs) or "chi2" (with continuity correction)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def mcnemar(correct_a, correct_b) -> McNemarResult:
+    """McNemar's test on paired decisions of two classifiers on the same videos."""
+    a = np.asarray(correct_a, dtype=bool).ravel()
+    b = np.asarray(correct_b, dtype=bool).ravel()
+    if a.shape != b.shape:
+        raise ValueError("both classifiers must be scored on the same videos")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    discordant = only_a + only_b
+    if discordant == 0:
+        statistic, p_value, method = 0.0, 1.0, "exact"
+    elif discordant < 25:
+        # Exact two-sided binomial test with p = 1/2 on the discordant pairs.
+        k = min(only_a, only_b)
+        tail = sum(math.comb(discordant, i) for i in range(k + 1)) / 2**discordant
+        statistic, p_value, method = float(k), min(1.0, 2 * tail), "exact"
+    else:
+        statistic = (abs(only_a - only_b) - 1) ** 2 / discordant
+        # Chi-square with one degree of freedom: P(X > x) = erfc(sqrt(x / 2)).
+        p_value, method = math.erfc(math.sqrt(statistic / 2)), "chi2"
+    return McNemarResult(
+        both_right=int(np.sum(a & b)),
+        only_a_right=only_a,
+        only_b_right=only_b,
+        both_wrong=int(np.sum(~a & ~b)),
+        statistic=float(statistic),
+        p_value=float(p_value),
+        method=method,
+    )
+
+
+def bootstrap_auc_difference(y_true, scores_a, scores_b, *, samples=1000, confidence=0.95, seed=0):
+    """AUC(a) - AUC(b) with a percentile bootstrap confidence interval over videos.
+
+    Resamples are stratified (reals and fakes resampled separately) so every resample has both
+    classes. Returns dict(difference, low, high, samples).
+    """
+    y, a = _arrays(y_true, scores_a)
+    _, b = _arrays(y_true, scores_b)
+    difference = roc_auc(y, a) - roc_auc(y, b)
+    positives, negatives = np.where(y == 1)[0], np.where(y == 0)[0]
+    if positives.size == 0 or negatives.size == 0:
+        return {"difference": float("nan"), "low": float("nan"), "high": float("nan"), "samples": 0}
+    rng = np.random.default_rng(seed)
+    differences = np.empty(samples)
+    for i in range(samples):
+        index = np.r_[rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)]
+        differences[i] = roc_auc(y[index], a[index]) - roc_auc(y[index], b[index])
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(differences, [alpha, 1 - alpha])
+    return {"difference": float(difference), "low": float(low), "high": float(high), "samples": samples}
+
+
+def binary_report(y_true, scores, threshold: float) -> dict:
+    """Every headline metric for one set of scores at one decision threshold (JSON-safe)."""
+    y, s = _arrays(y_true, scores)
+    predicted = (s >= threshold).astype(np.int64)
+    rate, eer_threshold = eer(y, s) if y.size else (float("nan"), float("nan"))
+    return {
+        "count": int(y.size),
+        "fakes": int(y.sum()),
+        "reals": int(y.size - y.sum()),
+        "auc": roc_auc(y, s),
+        "average_precision": average_precision(y, s),
+        "eer": rate,
+        "eer_threshold": eer_threshold,
+        "threshold": float(threshold),
+        "accuracy": accuracy(y, predicted),
+        "balanced_accuracy": balanced_accuracy(y, predicted),
+        "f1": f1_per_class(y, predicted),
+        "confusion_matrix": confusion_matrix(y, predicted).tolist(),
+    }

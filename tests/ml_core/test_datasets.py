@@ -1,0 +1,163 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from ml_core.datasets import (
+    detect_layout,
+    load_dataset,
+    merge,
+    read_celebdf,
+    read_dfdc,
+    read_ffpp,
+    read_folder,
+    read_label_csv,
+)
+from tests.helpers.videos import make_face_video
+
+
+def touch(root, *names):
+    for name in names:
+        path = Path(root) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+
+
+def by_id(dataset):
+    return {item.video_id: item for item in dataset.items}
+
+
+def test_it_reads_real_and_fake_folders_with_methods_and_identity_patterns(tmp_path):
+    (tmp_path / "real").mkdir()
+    make_face_video(tmp_path / "real" / "actor01_a.mp4", count=3)
+    touch(tmp_path, "real/actor02_b.MOV", "fake/faceswap/actor01_x.mp4", "fake/plain.mp4", "real/notes.txt")
+    dataset = read_folder(tmp_path, identity_pattern=r"^actor(\d+)_")
+    items = by_id(dataset)
+    assert set(items) == {
+        "real/actor01_a.mp4",
+        "real/actor02_b.MOV",
+        "fake/faceswap/actor01_x.mp4",
+        "fake/plain.mp4",
+    }
+    assert items["fake/faceswap/actor01_x.mp4"].method == "faceswap"
+    assert items["fake/faceswap/actor01_x.mp4"].identities == ("01",)
+    assert items["fake/plain.mp4"].identities == ()
+    assert items["real/actor02_b.MOV"].label == "REAL"
+    assert dataset.counts() == {"REAL": 2, "FAKE": 2}
+    assert detect_layout(tmp_path) == "folder"
+
+
+def test_it_reads_the_reference_headerless_label_csv(tmp_path):
+    touch(tmp_path, "videos/a.mp4", "videos/b.mp4", "c.mp4")
+    csv = tmp_path / "labels.csv"
+    csv.write_text("videos/a.mp4,REAL\nb.mp4,fake\nc.mp4,FAKE\nmissing.mp4,REAL\n")
+    dataset = load_dataset(csv)
+    items = by_id(dataset)
+    assert items["videos/a.mp4"].label == "REAL"
+    assert items["videos/b.mp4"].label == "FAKE"  # bare name found under a sub-folder
+    assert items["c.mp4"].label == "FAKE"
+    assert len(dataset.warnings) == 1 and "missing.mp4" in dataset.warnings[0]
+
+
+def test_it_rejects_an_unknown_label_in_the_csv(tmp_path):
+    touch(tmp_path, "a.mp4")
+    (tmp_path / "labels.csv").write_text("a.mp4,MAYBE\n")
+    with pytest.raises(ValueError, match="labels.csv:1"):
+        read_label_csv(tmp_path / "labels.csv")
+
+
+def test_it_reads_celeb_df_with_its_official_test_list_and_identities(tmp_path):
+    touch(
+        tmp_path,
+        "Celeb-real/id0_0000.mp4",
+        "Celeb-real/id1_0001.mp4",
+        "YouTube-real/00170.mp4",
+        "YouTube-real/00171.mp4",
+        "Celeb-synthesis/id0_id1_0000.mp4",
+        "Celeb-synthesis/id2_id3_0004.mp4",
+    )
+    (tmp_path / "List_of_testing_videos.txt").write_text(
+        "1 YouTube-real/00170.mp4\n0 Celeb-synthesis/id2_id3_0004.mp4\n"
+    )
+    dataset = read_celebdf(tmp_path)
+    items = by_id(dataset)
+    assert detect_layout(tmp_path) == "celebdf"
+    assert items["Celeb-synthesis/id0_id1_0000.mp4"].identities == ("id0", "id1")
+    assert items["Celeb-synthesis/id0_id1_0000.mp4"].label == "FAKE"
+    assert items["Celeb-real/id1_0001.mp4"].identities == ("id1",)
+    assert items["YouTube-real/00170.mp4"].source == "YouTube-real"
+    assert {k for k, v in items.items() if v.official_split == "test"} == {
+        "YouTube-real/00170.mp4",
+        "Celeb-synthesis/id2_id3_0004.mp4",
+    }
+    assert items["Celeb-real/id0_0000.mp4"].official_split == "train"
+
+
+def test_it_reads_faceforensics_with_methods_and_pair_identities(tmp_path):
+    touch(
+        tmp_path,
+        "original_sequences/youtube/c23/videos/000.mp4",
+        "original_sequences/youtube/c23/videos/003.mp4",
+        "original_sequences/youtube/c40/videos/000.mp4",
+        "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4",
+        "manipulated_sequences/NeuralTextures/c23/videos/003_000.mp4",
+        "original_sequences/actors/c23/videos/01__kitchen_pan.mp4",
+        "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__meeting_serious__YVGY8LOK.mp4",
+    )
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "test.json").write_text(json.dumps([["000", "003"]]))
+    dataset = read_ffpp(tmp_path, compression="c23")
+    items = by_id(dataset)
+    assert detect_layout(tmp_path) == "ffpp"
+    assert len(items) == 6  # c40 ignored
+    fake = items["manipulated_sequences/Deepfakes/c23/videos/000_003.mp4"]
+    assert (fake.label, fake.method, fake.identities) == ("FAKE", "Deepfakes", ("yt000", "yt003"))
+    assert items["manipulated_sequences/NeuralTextures/c23/videos/003_000.mp4"].method == "NeuralTextures"
+    assert items["original_sequences/youtube/c23/videos/000.mp4"].identities == ("yt000",)
+    assert items["original_sequences/youtube/c23/videos/000.mp4"].official_split == "test"
+    dfd = items["manipulated_sequences/DeepFakeDetection/c23/videos/01_02__meeting_serious__YVGY8LOK.mp4"]
+    assert dfd.identities == ("actor01", "actor02")
+    assert items["original_sequences/actors/c23/videos/01__kitchen_pan.mp4"].identities == ("actor01",)
+
+
+def test_it_reads_dfdc_metadata_and_groups_fakes_with_their_original(tmp_path):
+    touch(tmp_path, "part0/xyz.mp4", "part0/abc.mp4", "part0/def.mp4")
+    (tmp_path / "part0" / "metadata.json").write_text(
+        json.dumps(
+            {
+                "abc.mp4": {"label": "FAKE", "split": "train", "original": "xyz.mp4"},
+                "xyz.mp4": {"label": "REAL", "split": "train", "original": None},
+                "def.mp4": {"label": "FAKE", "split": "train", "original": "gone.mp4"},
+                "lost.mp4": {"label": "REAL", "split": "train", "original": None},
+            }
+        )
+    )
+    dataset = read_dfdc(tmp_path)
+    items = by_id(dataset)
+    assert detect_layout(tmp_path) == "dfdc"
+    assert items["part0/abc.mp4"].identities == items["part0/xyz.mp4"].identities
+    assert items["part0/abc.mp4"].original == "part0/xyz.mp4"
+    assert items["part0/abc.mp4"].official_split == "train"
+    assert "lost.mp4" in dataset.warnings[0]
+
+
+def test_it_prefixes_ids_when_merging_datasets(tmp_path):
+    touch(tmp_path, "a/real/x.mp4", "b/real/x.mp4")
+    merged = merge([read_folder(tmp_path / "a"), read_folder(tmp_path / "b")])
+    assert sorted(item.video_id for item in merged.items) == ["a/real/x.mp4", "b/real/x.mp4"]
+
+
+def test_it_explains_an_unknown_layout(tmp_path):
+    with pytest.raises(ValueError, match="real/ and fake/"):
+        detect_layout(tmp_path)
+
+
+def test_the_cache_knows_where_the_face_sits_inside_a_crop_with_margin():
+    from ml_core.cache import face_in_crop
+
+    # 100 px face, 25% margin -> a 150 px crop resized to 112: the face spans 25..125 of 150.
+    assert face_in_crop((100, 200, 200, 100), 0.25, 1000, 1000, 112) == pytest.approx(
+        (18.67, 93.33, 93.33, 18.67), abs=0.01
+    )
+    # At the frame's corner the margin is cut off on the top and left.
+    assert face_in_crop((0, 100, 100, 0), 0.5, 1000, 1000, 150) == pytest.approx((0, 100, 100, 0))

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from ml_core import metrics
+
+
+def test_it_computes_auc_by_hand_with_a_tie():
+    # Pairs (fake, real): (0.9>0.1) (0.9>0.4) (0.4=0.4 -> 1/2) (0.4>0.1) -> 3.5 / 4
+    assert metrics.roc_auc([1, 1, 0, 0], [0.9, 0.4, 0.4, 0.1]) == pytest.approx(0.875)
+
+
+def test_it_returns_nan_auc_for_a_single_class():
+    assert np.isnan(metrics.roc_auc([1, 1], [0.2, 0.3]))
+
+
+def test_it_matches_scikit_learn_on_random_scores():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200) + 0.3 * y, 2)  # rounding makes ties
+    assert metrics.roc_auc(y, s) == pytest.approx(skm.roc_auc_score(y, s))
+    assert metrics.average_precision(y, s) == pytest.approx(skm.average_precision_score(y, s))
+    fpr, tpr, _ = metrics.roc_curve(y, s)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(skm.roc_auc_score(y, s))
+    predicted = (s >= 0.7).astype(int)
+    assert metrics.balanced_accuracy(y, predicted) == pytest.approx(skm.balanced_accuracy_score(y, predicted))
+    f1 = metrics.f1_per_class(y, predicted)
+    assert f1["FAKE"] == pytest.approx(skm.f1_score(y, predicted, pos_label=1))
+    assert f1["REAL"] == pytest.approx(skm.f1_score(y, predicted, pos_label=0))
+    assert metrics.confusion_matrix(y, predicted).tolist() == skm.confusion_matrix(y, predicted).tolist()
+
+
+def test_it_computes_average_precision_by_hand():
+    # Ranked: 1 (P=1), 0, 1 (P=2/3), 0 -> AP = 0.5*1 + 0.5*2/3
+    assert metrics.average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx(0.5 + 1 / 3)
+
+
+def test_it_computes_confusion_matrix_accuracy_and_f1_by_hand():
+    y = [1, 1, 1, 0, 0]
+    p = [1, 0, 1, 0, 1]
+    assert metrics.confusion_matrix(y, p).tolist() == [[1, 1], [1, 2]]
+    assert metrics.accuracy(y, p) == pytest.approx(3 / 5)
+    assert metrics.balanced_accuracy(y, p) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert metrics.f1_per_class(y, p) == pytest.approx({"FAKE": 4 / 6, "REAL": 2 / 4})
+
+
+def test_it_finds_the_equal_error_rate():
+    # Perfect separation: EER 0. One swapped pair out of 2x2: EER 0.5.
+    assert metrics.eer([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])[0] == pytest.approx(0.0)
+    assert metrics.eer([1, 0, 1, 0], [0.9, 0.8, 0.2, 0.1])[0] == pytest.approx(0.5)
+
+
+def test_it_picks_the_threshold_that_maximises_balanced_accuracy():
+    y = [0, 0, 0, 1, 1]
+    s = [0.1, 0.2, 0.6, 0.7, 0.9]
+    threshold, value = metrics.threshold_for_balanced_accuracy(y, s)
+    assert 0.6 < threshold <= 0.7
+    assert value == pytest.approx(1.0)
+    assert metrics.balanced_accuracy(y, (np.array(s) >= threshold).astype(int)) == 1.0
+
+
+def test_mcnemar_uses_the_exact_binomial_for_few_disagreements():
+    a = [True] * 6 + [False] * 4
+    b = [False] * 6 + [True] * 0 + [False] * 4
+    result = metrics.mcnemar(a, b)
+    assert (result.only_a_right, result.only_b_right, result.both_wrong) == (6, 0, 4)
+    assert result.method == "exact"
+    assert result.p_value == pytest.approx(2 / 64)  # 2 * 0.5**6
+
+
+def test_mcnemar_uses_chi_square_for_many_disagreements():
+    a = [True] * 30 + [False] * 10
+    b = [False] * 30 + [True] * 10
+    result = metrics.mcnemar(a, b)
+    assert result.method == "chi2"
+    assert result.statistic == pytest.approx((20 - 1) ** 2 / 40)
+    assert result.p_value == pytest.approx(0.00270, abs=2e-4)  # chi2(1).sf(9.025)
+
+
+def test_bootstrap_interval_contains_the_auc_difference():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    good = y + rng.normal(0, 0.5, 80)
+    bad = y + rng.normal(0, 3.0, 80)
+    result = metrics.bootstrap_auc_difference(y, good, bad, samples=300, seed=0)
+    assert result["low"] <= result["difference"] <= result["high"]
+    assert result["low"] > 0  # the better scorer is significantly better
+    assert result == metrics.bootstrap_auc_difference(y, good, bad, samples=300, seed=0)

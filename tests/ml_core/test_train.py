@@ -1,0 +1,207 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from detector.management.commands.train_detector import Command as TrainDetector
+from ml_core import train
+from ml_core.checkpoints import load_checkpoint
+from ml_core.datasets import VideoItem
+from ml_core.evaluate import main as evaluate_main
+from ml_core.model import DeepfakeDetector, DetectorConfig
+from tests.helpers.videos import make_face_video
+
+TINY = ["--backbone", "tiny", "--frames", "4", "--cache-frames", "10", "--batch-size", "4"]
+QUIET = ["--cache-workers", "1", "--no-progress", "--val-fraction", "0.34"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "real").mkdir()
+    (root / "fake").mkdir()
+    for i in range(6):
+        make_face_video(root / "real" / f"r{i}.mp4", count=10, seed=i, face_size=110 + 10 * i)
+    for i in range(3):
+        make_face_video(root / "fake" / f"f{i}.mp4", count=10, seed=10 + i, face_size=150, move=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def history(run_dir):
+    return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+
+
+def test_a_two_epoch_tiny_run_saves_resumes_and_evaluates(dataset, cache_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    common = ["--data", str(dataset), "--out", str(run_dir), "--cache-dir", str(cache_dir), "--fakes", "both"]
+    # Through manage.py's command: the options pass through to ml_core.train untouched.
+    TrainDetector().run_from_argv(["manage.py", "train_detector", *common, *TINY, *QUIET, "--epochs", "2"])
+    for name in ("best.pt", "last.pt", "config.json", "split.json", "history.jsonl", "train.log"):
+        assert (run_dir / name).is_file(), name
+    assert [line["epoch"] for line in history(run_dir)] == [1, 2]
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best.kind == "native" and best.config.backbone == "tiny"
+    assert best.config.threshold == pytest.approx(best.metrics["val_threshold"])
+    assert 0.0 <= best.metrics["val_video_auc"] <= 1.0
+    assert best.metrics["val"]["confusion_matrix"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["args"]["fakes"] == "both"
+    assert config["detector"]["sequence_length"] == 4
+    assert config["data"]["val_clips"] > 0
+
+    train.main([*common, *TINY, *QUIET, "--epochs", "3", "--resume", "--patience", "10"])
+    assert [line["epoch"] for line in history(run_dir)] == [1, 2, 3]
+    assert torch.load(run_dir / "last.pt", weights_only=True)["state"]["epoch"] == 3
+
+    report = evaluate_main(
+        [
+            "--checkpoint",
+            str(run_dir / "best.pt"),
+            "--data",
+            str(dataset),
+            "--out",
+            str(tmp_path / "report"),
+            "--split",
+            str(run_dir / "split.json"),
+            "--subset",
+            "val",
+            "--fakes",
+            "both",
+            "--cache-dir",
+            str(cache_dir),
+            "--cache-frames",
+            "10",
+            "--cache-workers",
+            "1",
+            "--no-progress",
+        ]
+    )
+    assert report["threshold"] == pytest.approx(best.config.threshold)
+    assert report["scored"] == config["data"]["val_clips"]  # same clips as validation
+    assert (tmp_path / "report" / "roc.png").is_file()
+
+
+def test_the_same_seed_gives_the_same_model(dataset, cache_dir, tmp_path):
+    weights = []
+    for name in ("a", "b"):
+        run_dir = tmp_path / name
+        args = ["--data", str(dataset), "--out", str(run_dir), "--cache-dir", str(cache_dir)]
+        train.main([*args, *TINY, *QUIET, "--epochs", "1", "--fakes", "self-blended", "--seed", "5"])
+        weights.append(torch.load(run_dir / "last.pt", weights_only=True)["model"])
+        assert json.loads((run_dir / "split.json").read_text())["seed"] == 5
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_self_blended_mode_shows_each_real_video_twice_and_no_dataset_fakes():
+    real = VideoItem("real/a.mp4", "/a.mp4", "REAL")
+    fake = VideoItem("fake/b.mp4", "/b.mp4", "FAKE", method="Deepfakes")
+    samples = train.build_samples([real, fake], "self-blended")
+    assert [(s.item.video_id, s.label) for s in samples] == [("real/a.mp4", "REAL"), ("real/a.mp4", "FAKE")]
+    assert samples[1].method == "self-blended"
+    assert [s.label for s in train.build_samples([real, fake], "both")] == ["REAL", "FAKE", "FAKE"]
+    assert [s.label for s in train.build_samples([real, fake], "dataset")] == ["REAL", "FAKE"]
+
+
+def test_clip_positions_are_contiguous_or_spread_and_pad_short_videos():
+    rng = np.random.default_rng(0)
+    window = train.frame_positions(20, 5, rng, "contiguous")
+    assert np.array_equal(np.diff(window), np.ones(4))
+    spread = train.frame_positions(20, 5, rng, "uniform")
+    assert len(set(spread.tolist())) == 5 and np.all(np.diff(spread) > 0)
+    assert train.frame_positions(20, 5, None, "contiguous").tolist() == [0, 5, 10, 14, 19]
+    assert train.frame_positions(3, 5, None, "uniform").tolist() == [0, 0, 1, 1, 2]
+
+
+def test_the_schedule_warms_up_then_decays_to_the_floor():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=1.0)
+    scheduler = train.cosine_with_warmup(optimizer, warmup_steps=4, total_steps=20, min_ratio=0.1)
+    rates = []
+    for _ in range(20):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert all(a >= b for a, b in zip(rates[4:], rates[5:]))
+    assert rates[-1] == pytest.approx(0.1, abs=0.02)
+
+
+def test_class_weights_balance_the_classes():
+    real = train.Sample(VideoItem("r.mp4", "/r.mp4", "REAL"))
+    fake = train.Sample(VideoItem("f.mp4", "/f.mp4", "FAKE"))
+    config = DetectorConfig.tiny()
+    weights = train.class_weights([real, real, real, fake], config)
+    assert weights[config.fake_index] == pytest.approx(2.0)
+    assert weights[config.real_index] == pytest.approx(4 / 6)
+
+
+def test_it_initialises_the_backbone_from_a_torchvision_weights_file(tmp_path):
+    from torchvision.models import resnext50_32x4d
+
+    torch.manual_seed(0)
+    reference = resnext50_32x4d(weights=None).state_dict()
+    path = tmp_path / "resnext50_32x4d-imagenet.pth"
+    torch.save(reference, path)
+    model = DeepfakeDetector(DetectorConfig.native(hidden_size=8))
+    train.load_backbone_weights(model, path)
+    assert torch.equal(model.model[0].weight, reference["conv1.weight"])
+    assert torch.equal(model.model[7][2].bn3.running_var, reference["layer4.2.bn3.running_var"])
+    torch.save({"conv1.weight": reference["conv1.weight"]}, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match="not a torchvision resnext50_32x4d"):
+        train.load_backbone_weights(model, tmp_path / "partial.pth")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_it_trains_with_mixed_precision_on_cuda(dataset, cache_dir, tmp_path):
+    run_dir = tmp_path / "cuda"
+    args = ["--data", str(dataset), "--out", str(run_dir), "--cache-dir", str(cache_dir), "--device", "cuda"]
+    train.main([*args, *TINY, *QUIET, "--epochs", "1", "--fakes", "self-blended", "--amp", "on"])
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best.config.backbone == "tiny"
+    assert all(t.device.type == "cpu" for t in best.model.state_dict().values())
+
+
+def test_the_command_explains_a_bad_data_path(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        TrainDetector().run_from_argv(
+            ["manage.py", "train_detector", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]
+        )
+    assert exited.value.code == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_paired_batches_keep_each_real_clip_with_its_self_blended_twin():
+    items = [VideoItem(f"real/{i}.mp4", f"/{i}.mp4", "REAL") for i in range(5)]
+    items.append(VideoItem("fake/x.mp4", "/x.mp4", "FAKE"))
+    samples = train.build_samples(items, "both", repeats=2)
+    assert len(samples) == 2 * 11
+    batches = train.paired_batches(samples, 4, torch.Generator().manual_seed(0))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(samples)))
+    assert all(len(batch) <= 4 for batch in batches)
+    for batch in batches:
+        for index in batch:
+            if samples[index].self_blended:
+                assert index - 1 in batch and samples[index - 1].item == samples[index].item
+
+
+def test_a_real_clip_and_its_twin_share_frames_and_differ_only_by_the_blend(dataset, cache_dir, tmp_path):
+    from ml_core.cache import CacheConfig, VideoCache
+    from ml_core.datasets import read_folder
+
+    cache = VideoCache(cache_dir, CacheConfig(frames=10))
+    items = [item for item in read_folder(dataset).items if item.video_id == "real/r0.mp4"]
+    cache.build(items, progress=False)
+    samples = train.build_samples(items, "self-blended")
+    clips = train.ClipDataset(samples, cache, DetectorConfig.tiny(), frames=4, train=True, seed=1)
+    clips.set_epoch(3)
+    (real, _), (fake, _) = clips.clip(0), clips.clip(1)
+    changed = np.any(real != fake, axis=-1)
+    assert changed.any()
+    assert changed.mean() < 0.9  # the background around the face is untouched
