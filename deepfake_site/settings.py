@@ -160,10 +160,10 @@ LOGIN_THROTTLE_SECONDS = env_int("LOGIN_THROTTLE_SECONDS", 15 * 60, minimum=1)
 # Celery: long GPU jobs, as the Celery docs advise (late acks, prefetch 1, JSON only).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_GPU_QUEUE = env_str("CELERY_GPU_QUEUE", "gpu")
-CELERY_TASK_HARD_TIME_LIMIT = env_int("CELERY_TASK_HARD_TIME_LIMIT", 1800, minimum=10)
-CELERY_TASK_SOFT_TIME_LIMIT = env_int(
-    "CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_HARD_TIME_LIMIT - 120, minimum=5
-)
+# Not Celery's task_time_limit: Celery would copy the *publisher's* limits into every message.
+# deepfake_site/celery.py applies these inside each worker, so a worker's own environment rules.
+TASK_HARD_TIME_LIMIT = env_int("CELERY_TASK_HARD_TIME_LIMIT", 1800, minimum=10)
+TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", TASK_HARD_TIME_LIMIT - 120, minimum=5)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -180,7 +180,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 # A submission stuck in queued/running past this many seconds is re-enqueued.
-STUCK_AFTER_SECONDS = env_int("STUCK_AFTER_SECONDS", CELERY_TASK_HARD_TIME_LIMIT + 300, minimum=10)
+STUCK_AFTER_SECONDS = env_int("STUCK_AFTER_SECONDS", TASK_HARD_TIME_LIMIT + 300, minimum=10)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {"task": "detector.tasks.requeue_stuck", "schedule": 120.0},
 }
@@ -199,7 +199,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Redis re-delivers an unacknowledged job after this long: it must exceed the hard limit.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": CELERY_TASK_HARD_TIME_LIMIT + 1800,
+        "visibility_timeout": TASK_HARD_TIME_LIMIT + 1800,
         "socket_connect_timeout": 3,
         "socket_timeout": 10,
     }

@@ -89,8 +89,6 @@ def requeue_stuck():
     name="detector.tasks.analyze_submission",
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-    time_limit=settings.CELERY_TASK_HARD_TIME_LIMIT,
     max_retries=MAX_RETRIES,
 )
 def analyze_submission(self, submission_id):
@@ -117,8 +115,8 @@ def analyze_submission(self, submission_id):
     except SoftTimeLimitExceeded:
         logger.error("submission %s hit the soft time limit", submission_id)
         job.fail(
-            "The analysis took longer than the time limit. Try a shorter clip or fewer frames "
-            "(a GPU worker handles long videos much faster)."
+            "The analysis took too long and was stopped at the time limit. Try a shorter clip or "
+            "fewer frames (a GPU worker handles long videos much faster)."
         )
         return "failed"
     except TRANSIENT_ERRORS as exc:
