@@ -34,7 +34,7 @@ def remove_reviewer_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("detector", "0002_alter_submission_options"),
+        ("detector", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
