@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 POSTGRES_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install lint check test-postgres
+.PHONY: run test install lint check test-postgres audit
 
 install:
 	@scripts/bootstrap.sh
@@ -30,3 +30,8 @@ test-postgres: install
 	else \
 		echo "test-postgres: SKIPPED - no PostgreSQL answers at $(POSTGRES_TEST_URL)"; \
 	fi
+
+# Known vulnerabilities in the pinned requirements. Needs PyPI's JSON API and OSV (internet);
+# --strict fails when a package could not be audited, so it never passes without auditing.
+audit: install
+	$(PY) -m pip_audit -r requirements.txt -r requirements-nodeps.txt --no-deps --disable-pip --strict
