@@ -303,15 +303,18 @@ class AnalysisJob:
         self.timings["extract"] = time.perf_counter() - started
         self.stage(Stage.CLASSIFYING)
 
+        # One backbone pass: Grad-CAM reuses that pass's activations (no second forward).
         started = time.perf_counter()
-        prediction = predictor.predict(extraction, explain=False)
-        self.timings["predict"] = time.perf_counter() - started
-        overlays = {}
-        if getattr(settings, "DETECTOR_EXPLAIN", True):
-            self.stage(Stage.EXPLAINING)
-            started = time.perf_counter()
-            overlays = predictor.predict(extraction, explain=True).overlays
-            self.timings["explain"] = time.perf_counter() - started
+        prediction = predictor.predict(
+            extraction,
+            explain=settings.DETECTOR_EXPLAIN,
+            on_explain=lambda: self.stage(Stage.EXPLAINING),
+        )
+        explain_seconds = prediction.timings.get("explain", 0.0)
+        self.timings["predict"] = time.perf_counter() - started - explain_seconds
+        if settings.DETECTOR_EXPLAIN:
+            self.timings["explain"] = explain_seconds
+        overlays = prediction.overlays
         self.stage(Stage.SAVING)
 
         started = time.perf_counter()

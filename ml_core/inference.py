@@ -175,15 +175,18 @@ class Predictor:
         with self._lock:
             return self._classify(self._to_device(x), lengths)
 
-    def explain_crops(self, x, lengths):
+    def explain_crops(self, x, lengths, on_explain=None):
         """classify_crops plus Grad-CAM maps (N, S, S) from the same pass's last-stage activations.
 
+        `on_explain()` is called between the forward pass and Grad-CAM (progress reporting).
         Returns (results, cams, seconds spent on Grad-CAM).
         """
         # The lock keeps another thread's pass out of this one's activation hook.
         with self._lock:
             with torch.inference_mode(), capture_last_stage(self.model) as activations:
                 results = self._classify(self._to_device(x), lengths)
+            if on_explain is not None:
+                on_explain()
             started = time.perf_counter()
             cams = cams_from_activations(self.model, torch.cat(activations), lengths, x.shape[-2:])
         return results, cams, time.perf_counter() - started
@@ -220,10 +223,10 @@ class Predictor:
             raise NoFaceFound(f"no face crops for the main identity of {extraction.video.path}")
         return tracks
 
-    def predict(self, extraction, explain=False):
-        return self.predict_many([extraction], explain=explain)[0]
+    def predict(self, extraction, explain=False, on_explain=None):
+        return self.predict_many([extraction], explain=explain, on_explain=on_explain)[0]
 
-    def predict_many(self, extractions, explain=False):
+    def predict_many(self, extractions, explain=False, on_explain=None):
         """One batched backbone pass over every crop of every video; one Prediction per video."""
         started = time.perf_counter()
         per_video = [self._tracks(e) for e in extractions]
@@ -232,7 +235,7 @@ class Predictor:
         x = torch.cat([self.preprocess([face.crop for _, face in track]) for track in groups])  # (N,3,S,S)
         preprocessed = time.perf_counter()
         if explain:
-            results, cams, explain_seconds = self.explain_crops(x, lengths)
+            results, cams, explain_seconds = self.explain_crops(x, lengths, on_explain)
         else:
             results, cams, explain_seconds = self.classify_crops(x, lengths), None, 0.0
         finished = time.perf_counter()
