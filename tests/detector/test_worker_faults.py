@@ -23,22 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 Status, Stage = Submission.Status, Submission.Stage
 
 
-@pytest.fixture(autouse=True)
-def _fresh_broker_state(celery_broker):
-    # reset_connections closes kombu's pool but leaves it in kombu's global registry, where the
-    # next test with the same broker URL would get it back closed ("Acquire on closed pool"); and
-    # the app caches its router, so routes changed by celery_broker must drop it too.
-    from kombu import pools
-
-    def fresh():
-        pools.reset()
-        celery_broker.amqp.__dict__.pop("router", None)
-
-    fresh()
-    yield
-    fresh()
-
-
 @pytest.fixture
 def worker_env(tmp_path):
     return {"DETECTOR_CACHE_DIR": str(tmp_path / "worker-model-cache")}
