@@ -28,7 +28,7 @@ from ml_core.cache import CacheConfig, VideoCache
 from ml_core.checkpoints import load_checkpoint
 from ml_core.datasets import load_dataset, merge
 from ml_core.splits import load_split
-from ml_core.train import Amp, ClipDataset, build_samples
+from ml_core.train import Amp, ClipDataset, build_samples, sbi_config_from
 from ml_core.train import evaluate as evaluate_clips
 
 logger = logging.getLogger("ml_core.evaluate")
@@ -73,6 +73,14 @@ def get_args_parser(add_help=True):
     parser.add_argument("--cache-frames", type=int, default=None, help="frames cached per video (default 20)")
     parser.add_argument("--cache-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--detector", default="hog", choices=("hog", "cnn"))
+    parser.add_argument(
+        "--fakes-per-video",
+        type=int,
+        default=1,
+        help="self-blended fakes per real video (as --val-fakes-per-video)",
+    )
+    parser.add_argument("--sbi-blend-ratios", type=float, nargs="+", default=None, help="as in training")
+    parser.add_argument("--sbi-colour-shift", type=float, default=None, help="as in training")
     parser.add_argument("--threshold", type=float, default=None, help="override the checkpoint's threshold")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for --compare")
@@ -120,8 +128,10 @@ def score_checkpoint(path, items, args, device):
         for item in items
         if cache.status(item) != "ok"
     ]
-    samples = build_samples(usable, args.fakes)
-    dataset = ClipDataset(samples, cache, config, frames=frames, train=False, seed=args.seed)
+    samples = build_samples(usable, args.fakes, fakes_per_video=args.fakes_per_video)
+    dataset = ClipDataset(
+        samples, cache, config, frames=frames, train=False, seed=args.seed, sbi_config=sbi_config_from(args)
+    )
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=False)
     threshold = args.threshold if args.threshold is not None else config.threshold
     amp = Amp(device.type == "cuda", torch.bfloat16, device.type)

@@ -19,7 +19,8 @@ from torch import nn
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-BACKBONES = ("resnext50_32x4d", "tiny")
+BACKBONES = ("resnext50_32x4d", "small", "tiny")
+SMALL_WIDTHS = (32, 64, 128, 256)
 TEMPORAL_MODES = ("reference", "sequence")
 AGGREGATIONS = ("mean", "last")
 
@@ -57,6 +58,10 @@ class DetectorConfig:
             raise ValueError(f"backbone must be one of {BACKBONES}, not {self.backbone!r}")
         if self.backbone == "resnext50_32x4d" and self.feature_dim != 2048:
             raise ValueError("resnext50_32x4d produces 2048 features; feature_dim must be 2048")
+        if self.backbone == "small" and self.feature_dim != SMALL_WIDTHS[-1]:
+            raise ValueError(
+                f"the small backbone produces {SMALL_WIDTHS[-1]} features; set feature_dim to it"
+            )
         if self.temporal not in TEMPORAL_MODES:
             raise ValueError(f"temporal must be one of {TEMPORAL_MODES}, not {self.temporal!r}")
         if self.aggregation not in AGGREGATIONS:
@@ -103,6 +108,20 @@ class DetectorConfig:
         return cls(**values)
 
     @classmethod
+    def small(cls, sequence_length=20, **overrides):
+        """A compact plain CNN (about 1.8M weights) that trains from scratch on a CPU in minutes."""
+        values = dict(
+            backbone="small",
+            feature_dim=SMALL_WIDTHS[-1],
+            hidden_size=128,
+            temporal="sequence",
+            lstm_bias=True,
+            sequence_length=sequence_length,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
     def tiny(cls, sequence_length=20, **overrides):
         """A few small conv layers instead of ResNeXt50: same code paths, kilobytes of weights."""
         values = dict(
@@ -130,6 +149,20 @@ def build_backbone(config):
 
         # conv1, bn1, relu, maxpool, layer1..layer4 (avgpool and fc dropped), as the reference.
         return nn.Sequential(*list(resnext50_32x4d(weights=None).children())[:-2])
+    if config.backbone == "small":
+        # No max-pooling in the stem: blending boundaries are a few pixels wide, so the first
+        # stages keep full detail and downsample by strided convs. 112 px in -> 7 x 7 x 256 out.
+        w1, w2, w3, w4 = SMALL_WIDTHS
+        return nn.Sequential(
+            nn.Conv2d(3, w1, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(w1),
+            nn.ReLU(inplace=True),
+            _conv_block(w1, w1, 2),
+            nn.Sequential(_conv_block(w1, w2, 2), _conv_block(w2, w2, 1)),
+            nn.Sequential(_conv_block(w2, w3, 2), _conv_block(w3, w3, 1)),
+            nn.Sequential(_conv_block(w3, w4, 2), _conv_block(w4, w4, 1)),
+            _conv_block(w4, w4, 1),
+        )
     # Same layout in miniature: stem conv, bn, relu, maxpool, then four "stages".
     return nn.Sequential(
         nn.Conv2d(3, 4, 3, 2, 1, bias=False),

@@ -96,6 +96,12 @@ def get_args_parser(add_help=True):
         "--split", default=None, help="split file to reuse (default: RUN_DIR/split.json, made if absent)"
     )
     data.add_argument("--val-fraction", type=float, default=0.2)
+    data.add_argument(
+        "--val-fakes-per-video",
+        type=int,
+        default=1,
+        help="fixed self-blended fakes per validation real video (finer validation AUC on small data)",
+    )
     data.add_argument("--test-fraction", type=float, default=0.0)
     data.add_argument("--no-official-split", action="store_true", help="ignore the dataset's own split")
     data.add_argument(
@@ -104,11 +110,24 @@ def get_args_parser(add_help=True):
         choices=("dataset", "self-blended", "both"),
         help="fakes to train on: the dataset's, self-blended ones made from its real videos, or both",
     )
+    data.add_argument(
+        "--sbi-blend-ratios",
+        type=float,
+        nargs="+",
+        default=None,
+        help="self-blended fakes: weights of the altered copy to draw from (default: the paper's)",
+    )
+    data.add_argument(
+        "--sbi-colour-shift",
+        type=float,
+        default=None,
+        help="self-blended fakes: largest per-channel colour shift of the altered copy (0..255)",
+    )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--mode", default="native", choices=("native", "reference"), help="native: LSTM over frames"
     )
-    model.add_argument("--backbone", default="resnext50_32x4d", choices=("resnext50_32x4d", "tiny"))
+    model.add_argument("--backbone", default="resnext50_32x4d", choices=("resnext50_32x4d", "small", "tiny"))
     model.add_argument("--feature-dim", type=int, default=None, help="tiny backbone only: feature width")
     model.add_argument("--hidden-size", type=int, default=None, help="LSTM width (default from the mode)")
     model.add_argument("--dropout", type=float, default=0.4)
@@ -135,6 +154,12 @@ def get_args_parser(add_help=True):
     train.add_argument("--warmup-epochs", type=float, default=1.0)
     train.add_argument("--min-lr-ratio", type=float, default=0.01)
     train.add_argument("--class-weights", default="balanced", choices=("balanced", "none"))
+    train.add_argument(
+        "--frame-loss",
+        type=float,
+        default=0.0,
+        help="weight of a per-frame loss added to the video loss (more signal per step on small data)",
+    )
     train.add_argument("--no-augment", action="store_true")
     train.add_argument(
         "--amp", default="auto", choices=("auto", "on", "off"), help="mixed precision (CUDA only)"
@@ -182,10 +207,13 @@ class Sample:
         return SBI_SOURCE if self.self_blended else (self.item.method or "real")
 
 
-def build_samples(items: list[VideoItem], fakes: str, repeats: int = 1) -> list[Sample]:
+def build_samples(
+    items: list[VideoItem], fakes: str, repeats: int = 1, fakes_per_video: int = 1
+) -> list[Sample]:
     """Which clips a split shows, given the --fakes choice.
 
-    A real video's self-blended twin directly follows it (see `paired_batches`).
+    A real video's self-blended twin directly follows it (see `paired_batches`). Evaluation may
+    ask for several self-blended fakes per real video (`fakes_per_video`, told apart by `repeat`).
     """
     samples = []
     for repeat in range(max(1, repeats)):
@@ -196,7 +224,8 @@ def build_samples(items: list[VideoItem], fakes: str, repeats: int = 1) -> list[
                 continue
             samples.append(Sample(item, repeat=repeat))
             if fakes in ("self-blended", "both"):
-                samples.append(Sample(item, self_blended=True, repeat=repeat))
+                copies = range(max(1, fakes_per_video)) if repeats <= 1 else [repeat]
+                samples.extend(Sample(item, self_blended=True, repeat=copy) for copy in copies)
     return samples
 
 
@@ -296,7 +325,12 @@ class ClipDataset(torch.utils.data.Dataset):
         crops = video.crops[positions]
         fallbacks = 0
         if sample.self_blended:
-            sbi_rng = rng_for("sbi", *draw) if self.train else rng_for(self.seed, "eval-sbi", sample.key)
+            if self.train:
+                sbi_rng = rng_for("sbi", *draw)
+            else:
+                # The first fake of a video is drawn as before extra copies existed.
+                extra = (sample.repeat,) if sample.repeat else ()
+                sbi_rng = rng_for(self.seed, "eval-sbi", sample.key, *extra)
             crops, fallbacks = self_blend_clip(
                 crops, video.landmarks[positions], sbi_rng, self.sbi_config, video.face_boxes[positions]
             )
@@ -316,22 +350,35 @@ class ClipDataset(torch.utils.data.Dataset):
         return x, self.label_index(self.samples[index]), index, fallbacks
 
 
+def sbi_config_from(args) -> SBIConfig:
+    """The self-blending settings chosen on the command line (the defaults otherwise)."""
+    changes = {}
+    if getattr(args, "sbi_blend_ratios", None):
+        changes["blend_ratios"] = tuple(args.sbi_blend_ratios)
+    if getattr(args, "sbi_colour_shift", None) is not None:
+        changes["colour_shift"] = args.sbi_colour_shift
+    return dataclasses.replace(SBIConfig(), **changes)
+
+
 # Model -------------------------------------------------------------------------------------
 
 
 def build_config(args) -> DetectorConfig:
+    # The clip length the model is validated on is the one inference and evaluation should use.
+    length = args.eval_frames or args.frames
     overrides = {"dropout": args.dropout, "margin": args.margin}
     if args.hidden_size:
         overrides["hidden_size"] = args.hidden_size
-    if args.backbone == "tiny":
-        if args.feature_dim:
+    if args.backbone in ("tiny", "small"):
+        if args.feature_dim and args.backbone == "tiny":
             overrides["feature_dim"] = args.feature_dim
         if args.mode == "reference":
             overrides.update(temporal="reference", lstm_bias=False)
-        return DetectorConfig.tiny(sequence_length=args.frames, **overrides)
+        build = DetectorConfig.tiny if args.backbone == "tiny" else DetectorConfig.small
+        return build(sequence_length=length, **overrides)
     if args.mode == "reference":
-        return DetectorConfig.reference(sequence_length=args.frames, **overrides)
-    return DetectorConfig.native(sequence_length=args.frames, **overrides)
+        return DetectorConfig.reference(sequence_length=length, **overrides)
+    return DetectorConfig.native(sequence_length=length, **overrides)
 
 
 def load_backbone_weights(model: DeepfakeDetector, path) -> None:
@@ -361,7 +408,9 @@ def build_model(args) -> tuple[DeepfakeDetector, DetectorConfig, dict]:
     """The model to train and where its weights came from."""
     if args.init_checkpoint:
         loaded = load_checkpoint(args.init_checkpoint)
-        config = dataclasses.replace(loaded.config, sequence_length=args.frames, dropout=args.dropout)
+        config = dataclasses.replace(
+            loaded.config, sequence_length=args.eval_frames or args.frames, dropout=args.dropout
+        )
         model = DeepfakeDetector(config)
         model.load_state_dict(loaded.model.state_dict())
         origin = {"init_checkpoint": loaded.name, "init_sha256": loaded.sha256, "init_kind": loaded.kind}
@@ -422,8 +471,15 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, epoc
         x = x.to(device, non_blocking=True)  # (B, T, 3, S, S)
         target = target.to(device)
         with amp.autocast():
-            video_logits, _ = model(x)  # (B, 2)
+            video_logits, frame_logits = model(x)  # (B, 2), (B, T, 2)
             loss = criterion(video_logits.float(), target)
+            if args.frame_loss:
+                # Every frame of a clip carries the clip's label (self-blended clips are blended
+                # in every frame).
+                frame_target = target[:, None].expand(frame_logits.shape[:2])  # (B, T)
+                loss = loss + args.frame_loss * criterion(
+                    frame_logits.flatten(0, 1).float(), frame_target.flatten()
+                )
         scaler.scale(loss / args.accum_steps).backward()
         last_batch = step + 1 == len(loader)
         if (step + 1) % args.accum_steps == 0 or last_batch:
@@ -590,12 +646,13 @@ def _train(args, run_dir: Path):
     train_items = [item for item in split.select(items, "train") if item.video_id in usable]
     val_items = [item for item in split.select(items, "val") if item.video_id in usable]
     train_samples = build_samples(train_items, args.fakes, args.repeats)
-    val_samples = build_samples(val_items, args.fakes)
+    val_samples = build_samples(val_items, args.fakes, fakes_per_video=args.val_fakes_per_video)
     if not train_samples or not val_samples:
         raise SystemExit(
             f"not enough usable videos: {len(train_samples)} training and {len(val_samples)} validation clips"
         )
     augment = NO_AUGMENTATION if args.no_augment else AugmentConfig()
+    sbi_config = sbi_config_from(args)
     train_set = ClipDataset(
         train_samples,
         cache,
@@ -605,8 +662,11 @@ def _train(args, run_dir: Path):
         seed=args.seed,
         sampling=args.clip_sampling,
         augment=augment,
+        sbi_config=sbi_config,
     )
-    val_set = ClipDataset(val_samples, cache, config, frames=eval_frames, train=False, seed=args.seed)
+    val_set = ClipDataset(
+        val_samples, cache, config, frames=eval_frames, train=False, seed=args.seed, sbi_config=sbi_config
+    )
     loader_options = dict(
         batch_size=args.batch_size,
         num_workers=args.workers,
@@ -636,7 +696,7 @@ def _train(args, run_dir: Path):
         "args": vars(args),
         "detector": config.to_dict(),
         "augment": augment.to_dict(),
-        "sbi": dataclasses.asdict(SBIConfig()) if args.fakes != "dataset" else None,
+        "sbi": dataclasses.asdict(sbi_config) if args.fakes != "dataset" else None,
         "cache": {"folder": str(cache.folder), **cache_config.to_dict(), "summary": cache_summary},
         "data": {
             "datasets": args.data,
