@@ -15,6 +15,7 @@ move one level finer from that frame on.
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -53,11 +54,17 @@ def finer_scale(scale, steps=3):
     return min(2.0, scale / PYRAMID_STEP**steps)
 
 
-@cache
-def _hog():
-    import dlib
+_per_thread = threading.local()
 
-    return dlib.get_frontal_face_detector()
+
+def _hog():
+    # One detector per thread: concurrent `run` calls on a shared dlib detector abort the process.
+    detector = getattr(_per_thread, "hog", None)
+    if detector is None:
+        import dlib
+
+        detector = _per_thread.hog = dlib.get_frontal_face_detector()
+    return detector
 
 
 @cache

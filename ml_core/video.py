@@ -83,6 +83,11 @@ def _rotation_cw(frame):
     return int(round(-(frame.rotation or 0) / 90.0)) % 4 * 90
 
 
+def _owned(image):
+    """PyAV may hand out a view of a frame buffer that the decoder reuses: keep our own copy."""
+    return image if image.flags.owndata else image.copy()
+
+
 def _upright(image, rotation_cw):
     if rotation_cw == 0:
         return image
@@ -234,7 +239,7 @@ def _safe_decode(container, stream, path):
 
 
 def _to_decoded(frame, index, start_pts, time_base):
-    image = _upright(frame.to_ndarray(format="bgr24"), _rotation_cw(frame))
+    image = _owned(_upright(frame.to_ndarray(format="bgr24"), _rotation_cw(frame)))
     seconds = float((frame.pts - start_pts) * time_base) if frame.pts is not None else 0.0
     return DecodedFrame(index=index, timestamp=round(seconds, 4), image=image)
 
@@ -299,7 +304,7 @@ def _decode_counting(container, stream, path, wanted, stats, total):
             return
         stats["decoded"] += 1
         if i in wanted_set:
-            image = _upright(frame.to_ndarray(format="bgr24"), _rotation_cw(frame))
+            image = _owned(_upright(frame.to_ndarray(format="bgr24"), _rotation_cw(frame)))
             yield DecodedFrame(index=i, timestamp=round(i / fps, 4), image=image)
     remaining = [i for i in wanted if i >= stats["decoded"]]
     if remaining:
