@@ -26,21 +26,12 @@ import torch
 from ml_core import metrics
 from ml_core.cache import CacheConfig, VideoCache
 from ml_core.checkpoints import load_checkpoint
-from ml_core.datasets import load_dataset, merge
+from ml_core.datasets import merge
 from ml_core.splits import load_split
-from ml_core.train import Amp, ClipDataset, build_samples, sbi_config_from
+from ml_core.train import Amp, ClipDataset, build_samples, load_data, sbi_config_from
 from ml_core.train import evaluate as evaluate_clips
 
 logger = logging.getLogger("ml_core.evaluate")
-
-
-def _load(path, args):
-    try:
-        return load_dataset(
-            path, args.layout, compression=args.compression, identity_pattern=args.identity_pattern
-        )
-    except ValueError as exc:
-        raise SystemExit(f"--data {path}: {exc}") from exc
 
 
 def get_args_parser(add_help=True):
@@ -254,7 +245,7 @@ def main(args=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    datasets = [_load(path, args) for path in args.data]
+    datasets = [load_data(path, args) for path in args.data]
     dataset = merge(datasets)
     items = _select(dataset.items, args)
     if args.fakes == "self-blended":

@@ -54,7 +54,8 @@ logger = logging.getLogger("ml_core.train")
 SBI_SOURCE = "self-blended"
 
 
-def _load(path, args):
+def load_data(path, args):
+    """The dataset at `path` as --layout/--compression/--identity-pattern say; a clear exit otherwise."""
     try:
         return load_dataset(
             path, args.layout, compression=args.compression, identity_pattern=args.identity_pattern
@@ -582,7 +583,7 @@ def prepare_data(args, cache_config: CacheConfig, run_dir: Path):
 
     Returns (dataset, items, cache, split, unusable items, cache summary).
     """
-    datasets = [_load(path, args) for path in args.data]
+    datasets = [load_data(path, args) for path in args.data]
     dataset = merge(datasets)
     items = dataset.items
     if args.fakes == "self-blended":
