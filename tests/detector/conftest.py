@@ -33,3 +33,18 @@ def sent():
         mock.patch("detector.services.dispatch_on_commit", side_effect=services.dispatch),
     ):
         yield apply_async
+
+
+@pytest.fixture
+def in_process_worker(settings, tmp_path):
+    """Settings for running jobs inside this test's transaction, and a fresh model cache."""
+    from detector import worker_runtime
+
+    # The heartbeat thread has its own connection, which cannot see this test's open transaction.
+    settings.DETECTOR_HEARTBEAT_SECONDS = 3600
+    settings.DETECTOR_LEASE_SECONDS = 60
+    settings.DETECTOR_CACHE_DIR = str(tmp_path / "model-cache")
+    settings.DETECTOR_EXPLAIN = True
+    worker_runtime.forget()
+    yield
+    worker_runtime.forget()

@@ -9,23 +9,15 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from detector import services, worker_runtime
+from detector import services
 from detector.models import DetectorModel, FrameImage, Result, Submission
 from detector.tasks import analyze_submission
 from tests.detector._worker_support import face_video, install_tiny_model, make_user, stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_process_worker")]
 
 Status, Stage = Submission.Status, Submission.Stage
-
-
-@pytest.fixture(autouse=True)
-def _worker_settings(settings, tmp_path):
-    settings.DETECTOR_HEARTBEAT_SECONDS = 3600
-    settings.DETECTOR_LEASE_SECONDS = 60
-    settings.DETECTOR_CACHE_DIR = str(tmp_path / "model-cache")
-    worker_runtime.forget()
 
 
 @pytest.fixture

@@ -19,21 +19,9 @@ from tests.detector._worker_support import (
 )
 from tests.helpers.malformed import text_file
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_process_worker")]
 
 Status, Stage = Submission.Status, Submission.Stage
-
-
-@pytest.fixture(autouse=True)
-def _worker_settings(settings, tmp_path):
-    # The heartbeat thread has its own connection, which cannot see this test's open transaction.
-    settings.DETECTOR_HEARTBEAT_SECONDS = 3600
-    settings.DETECTOR_LEASE_SECONDS = 60
-    settings.DETECTOR_CACHE_DIR = str(tmp_path / "model-cache")
-    settings.DETECTOR_EXPLAIN = True
-    worker_runtime.forget()
-    yield
-    worker_runtime.forget()
 
 
 @pytest.fixture
