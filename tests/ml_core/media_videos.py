@@ -39,21 +39,5 @@ def numbered_frames(count, size=(64, 48)):
     return [np.full((height, width, 3), 10 + 2 * i, np.uint8) for i in range(count)]
 
 
-def write_audio_only(path, seconds=1.0, rate=16000):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=rate)
-        stream.layout = "mono"
-        samples = int(seconds * rate)
-        t = np.arange(samples) / rate
-        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
 def face_video_h264(path, count=30, size=(320, 240), fps=10, **kwargs):
     return write_h264(path, face_frames(count=count, size=size, **kwargs), fps=fps)

@@ -4,8 +4,9 @@ import pytest
 
 from ml_core.errors import NoFaceFound, NotAVideo, NoVideoStream, TruncatedVideo, VideoTooLarge, VideoTooLong
 from ml_core.media import ExtractConfig, extract_faces, probe
+from tests.helpers.malformed import audio_only_mp4
 from tests.helpers.videos import face_frames, make_blank_video, make_face_video, write_video
-from tests.ml_core.media_videos import face_video_h264, write_audio_only, write_h264
+from tests.ml_core.media_videos import face_video_h264, write_h264
 
 
 def assert_user_facing(error):
@@ -30,7 +31,7 @@ def test_it_rejects_a_zero_byte_file(tmp_path):
 
 
 def test_it_rejects_an_audio_only_file(tmp_path):
-    path = write_audio_only(tmp_path / "voice.mp4")
+    path = audio_only_mp4(tmp_path / "voice.mp4")
     with pytest.raises(NoVideoStream) as info:
         extract_faces(path)
     assert_user_facing(info.value)
