@@ -11,6 +11,7 @@ is reported as missing for that person; nothing ever falls back to the whole fra
 
 import logging
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -18,6 +19,7 @@ import numpy as np
 
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLarge, VideoTooLong
 from ml_core.faces import (
+    LINK_IOU,
     Tracker,
     aligned_scale,
     box_area,
@@ -25,8 +27,10 @@ from ml_core.faces import (
     detect,
     finer_scale,
     found_at_finest_level,
+    iou,
+    search_region,
 )
-from ml_core.video import VideoInfo, iter_frames, probe
+from ml_core.video import VideoInfo, iter_frames, prefetched, probe
 
 __all__ = [
     "ExtractConfig",
@@ -58,6 +62,11 @@ class ExtractConfig:
     # boxes still match full-resolution HOG; faces under ~80 px at that scale need a retry.
     work_max_side: int = 800
     retry_finer: bool = True  # re-detect at a finer scale on frames where no face was found
+    # Between whole-frame scans, look for each face only around where the previous sampled
+    # frame had it (a region a few face sizes wide); a face not found there, or a frame with no
+    # face before it, gets a whole-frame scan. 1 = scan every whole frame. New people are
+    # picked up at the next whole-frame scan.
+    full_scan_every: int = 4
 
     def __post_init__(self):
         if not MIN_FRAMES <= self.frames <= MAX_FRAMES:
@@ -68,6 +77,8 @@ class ExtractConfig:
             raise ValueError(f"detector must be 'hog' or 'cnn', got {self.detector!r}")
         if not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be between 0 and 1, got {self.margin}")
+        if self.full_scan_every < 1:
+            raise ValueError(f"full_scan_every must be >= 1, got {self.full_scan_every}")
         if self.crop_size < 8 or self.work_max_side < 64:
             raise ValueError("crop_size must be >= 8 and work_max_side >= 64")
 
@@ -210,25 +221,47 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     decode_stats = {}
     records = []  # (index, timestamp, [(Detection, identity, crop, crop_box)])
     retries = 0
-    for decoded in iter_frames(path, config.frames, config.strategy, stats=decode_stats):
-        clock.lap("decode")
-        detections = detect(decoded.image, scale, config.detector)
-        if scale < finest_scale and found_at_finest_level(detections, scale):
-            # Small faces: full-resolution HOG would scan the next finer level too. Stay there.
-            scale = finest_scale
-            detections = detect(decoded.image, scale, config.detector)
-        if not detections and config.retry_finer and retry_scale > scale:
-            retries += 1
-            detections = detect(decoded.image, retry_scale, config.detector)
-        clock.lap("detect")
-        ids = tracker.update(decoded.image, detections)
-        clock.lap("track")
-        faces = []
-        for det, identity in zip(detections, ids):
-            crop, crop_box = crop_face(decoded.image, det.box, config.margin, config.crop_size)
-            faces.append((det, identity, crop, crop_box))
-        records.append((decoded.index, decoded.timestamp, faces))
-        clock.lap("crop")
+    previous = []  # boxes found in the previous sampled frame
+    scans = {"full": 0, "region": 0}
+    # The decoder runs a frame ahead in a thread, so "decode" below is only the time spent
+    # waiting for it.
+    with closing(prefetched(iter_frames(path, config.frames, config.strategy, stats=decode_stats))) as frames:
+        for decoded in frames:
+            clock.lap("decode")
+            height, width = decoded.image.shape[:2]
+            detections = None
+            if previous and len(records) % config.full_scan_every:
+                scans["region"] += 1
+                detections = []
+                for box in previous:
+                    region = search_region(box, width, height)
+                    found = detect(decoded.image, scale, config.detector, region)
+                    if not any(iou(d.box, box) >= LINK_IOU for d in found):
+                        # This face left its region (moved far, turned away, or was a one-off), or
+                        # what is there may be someone else: only a whole-frame scan can tell.
+                        detections = None
+                        break
+                    detections += [d for d in found if all(iou(d.box, k.box) < 0.5 for k in detections)]
+            if detections is None:
+                scans["full"] += 1
+                detections = detect(decoded.image, scale, config.detector)
+                if scale < finest_scale and found_at_finest_level(detections, scale):
+                    # Small faces: full-resolution HOG would scan the next finer level too. Stay there.
+                    scale = finest_scale
+                    detections = detect(decoded.image, scale, config.detector)
+            if not detections and config.retry_finer and retry_scale > scale:
+                retries += 1
+                detections = detect(decoded.image, retry_scale, config.detector)
+            clock.lap("detect")
+            ids = tracker.update(decoded.image, detections)
+            clock.lap("track")
+            faces = []
+            for det, identity in zip(detections, ids):
+                crop, crop_box = crop_face(decoded.image, det.box, config.margin, config.crop_size)
+                faces.append((det, identity, crop, crop_box))
+            records.append((decoded.index, decoded.timestamp, faces))
+            previous = [det.box for det in detections]
+            clock.lap("crop")
     clock.lap("decode")  # the decoder's last step, which found the end
 
     if not records:
@@ -270,6 +303,8 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
             "final_scale": round(scale, 4),
             "retry_scale": round(retry_scale, 4),
             "detection_retries": retries,
+            "whole_frame_scans": scans["full"],
+            "region_scans": scans["region"],
             "encodings_computed": tracker.encodings_computed,
         },
     )

@@ -10,6 +10,8 @@ video's length (the timestamp table is a few bytes per frame).
 
 import bisect
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -228,6 +230,56 @@ def iter_frames(path, count, strategy="uniform", stats=None) -> Iterator[Decoded
             wanted = select_indices(total, count, strategy)
         stats.update(total_frames=total, requested=count, seeks=0, decoded=0, truncated_at=None)
         yield from _decode_by_pts(container, stream, path, pts_table, keyframes, wanted, stats)
+
+
+def prefetched(frames: Iterator[DecodedFrame], depth=2) -> Iterator[DecodedFrame]:
+    """Run a frame iterator in a background thread, `depth` frames ahead of the consumer.
+
+    FFmpeg decodes without holding the GIL, so decoding the next sampled frame overlaps with
+    whatever the consumer does with this one (dlib holds the GIL, so it cannot be overlapped
+    with itself). Memory stays bounded: at most `depth` + 1 decoded frames are alive. Errors
+    raised by the iterator (typed video errors included) are re-raised in the consumer, and
+    stopping early (an exception, a time limit) stops and closes the decoder.
+    """
+    results = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for frame in frames:
+                if not put((frame, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # noqa: BLE001 -- handed to the consumer, who re-raises it
+            put((end, exc))
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = results.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _safe_decode(container, stream, path):

@@ -95,7 +95,8 @@ def test_a_one_off_false_detection_does_not_become_an_identity(tmp_path):
     frames = face_frames(count=20, size=(480, 240), face_size=200)
     frames[5][10:210, 280:480] = cv2.resize(face_patch(), (200, 200))[:, ::-1]  # appears once
     path = write_video(tmp_path / "once.mp4", frames)
-    extraction = extract_faces(path, ExtractConfig(frames=20))
+    # Whole-frame scans on every frame, so the one-off is seen whichever frame it is on.
+    extraction = extract_faces(path, ExtractConfig(frames=20, full_scan_every=1))
     assert len(extraction.identities) == 1
     assert any("only one sampled frame" in w for w in extraction.warnings)
 
@@ -118,3 +119,51 @@ def test_the_cnn_detector_is_available(tmp_path):
     path = make_face_video(tmp_path / "face.mp4", count=10, size=(160, 120), face_size=100)
     extraction = extract_faces(path, ExtractConfig(frames=10, detector="cnn", work_max_side=200))
     assert len(extraction.track()) >= 8
+
+
+def test_region_searches_find_the_same_boxes_as_whole_frame_scans(tmp_path):
+    path = make_face_video(tmp_path / "face.mp4", count=40, size=(640, 360), face_size=150)
+    everywhere = extract_faces(path, ExtractConfig(frames=20, full_scan_every=1))
+    regions = extract_faces(path, ExtractConfig(frames=20))
+    assert regions.stats["region_scans"] >= 10
+    assert regions.stats["whole_frame_scans"] < everywhere.stats["whole_frame_scans"] == 20
+    assert len(regions.track()) == len(everywhere.track()) == 20
+    for (_, ours), (_, whole) in zip(regions.track(), everywhere.track()):
+        # Same place; same size up to one pyramid level (a region's coarser levels are resampled
+        # from the region, not the frame, so a near-tie between two levels can flip).
+        (oy, ox), (wy, wx) = _centre(ours.box), _centre(whole.box)
+        size = whole.box[2] - whole.box[0]
+        assert abs(oy - wy) <= 0.25 * size and abs(ox - wx) <= 0.25 * size
+        assert 1 / 1.25 <= (ours.box[2] - ours.box[0]) / size <= 1.25
+
+
+def _centre(box):
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def test_a_face_that_jumps_out_of_its_region_is_found_by_a_whole_frame_scan(tmp_path):
+    # The face alternates between the far left and the far right: no region can hold it.
+    frames = []
+    patch = cv2.resize(face_patch(), (150, 150))
+    for i in range(20):
+        frame = np.full((300, 800, 3), 110, np.uint8)
+        x = 10 if i % 2 == 0 else 640
+        frame[70:220, x : x + 150] = patch
+        frames.append(frame)
+    path = write_video(tmp_path / "jumps.mp4", frames)
+    extraction = extract_faces(path, ExtractConfig(frames=20))
+    assert len(extraction.track()) == 20
+    assert extraction.stats["whole_frame_scans"] == 20
+
+
+def test_a_person_who_arrives_later_is_picked_up_by_the_next_whole_frame_scan(tmp_path):
+    frames = face_frames(count=20, size=(480, 240), face_size=200, second_face=True)
+    for frame in frames[:9]:
+        frame[:, 240:] = 110  # the second person arrives at frame 9, between whole-frame scans
+    path = write_video(tmp_path / "arrives.mp4", frames)
+    extraction = extract_faces(path, ExtractConfig(frames=20, full_scan_every=4))
+    assert len(extraction.identities) == 2
+    late = extraction.identities[1]
+    # Found from frame 12 (the next whole-frame scan) on, and in no frame before 9.
+    assert late.frame_count == 8
+    assert min(f.index for f in extraction.frames if f.face(late.id)) == 12
