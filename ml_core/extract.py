@@ -28,6 +28,18 @@ def get_args_parser():
     parser.add_argument("--margin", type=float, default=0.0, help="box fraction added on each side")
     parser.add_argument("--crop-size", type=int, default=112)
     parser.add_argument("--work-max-side", type=int, default=ExtractConfig.work_max_side)
+    parser.add_argument(
+        "--boxes",
+        choices=("fast", "exact"),
+        default="fast",
+        help="exact: full-resolution HOG's boxes, as the reference checkpoints were trained on",
+    )
+    parser.add_argument(
+        "--full-scan-every",
+        type=int,
+        default=ExtractConfig.full_scan_every,
+        help="a whole-frame scan every N sampled frames; in between, faces are sought near their last place",
+    )
     parser.add_argument("--out", type=Path, help="write crops as JPEG here")
     parser.add_argument("--json", action="store_true", help="print only the JSON report")
     return parser
@@ -60,6 +72,8 @@ def main(argv=None):
             margin=args.margin,
             crop_size=args.crop_size,
             work_max_side=args.work_max_side,
+            boxes=args.boxes,
+            full_scan_every=args.full_scan_every,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

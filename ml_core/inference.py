@@ -303,6 +303,7 @@ class Predictor:
             "frames": frames or self.config.sequence_length,
             "crop_size": self.config.image_size,
             "margin": self.config.margin,
+            "boxes": self.config.face_boxes,
         }
         values.update(extract_kwargs)
         return ExtractConfig(**values)

@@ -45,6 +45,10 @@ class DetectorConfig:
     # Fraction of the face box added on each side when cropping; 0 = tight, as the reference
     # checkpoints were trained.
     margin: float = 0.0
+    # Face boxes the crops come from (ml_core.media.ExtractConfig.boxes): "exact" reproduces
+    # full-resolution HOG's boxes, which the reference checkpoints were trained on; "fast" is
+    # what our own training uses.
+    face_boxes: str = "fast"
     dropout: float = 0.4
     threshold: float = 0.5
     # |p_fake - threshold| < uncertain_band is reported as UNCERTAIN rather than REAL/FAKE.
@@ -70,6 +74,8 @@ class DetectorConfig:
             raise ValueError("the detector has exactly two classes and fake_index is 0 or 1")
         if self.class_names[self.fake_index] != "FAKE":
             raise ValueError(f"class_names[{self.fake_index}] must be 'FAKE', got {self.class_names}")
+        if self.face_boxes not in ("fast", "exact"):
+            raise ValueError(f"face_boxes must be 'fast' or 'exact', not {self.face_boxes!r}")
         if self.channel_order not in ("BGR", "RGB"):
             raise ValueError("channel_order must be 'BGR' or 'RGB'")
         if not 0.0 < self.threshold < 1.0 or not 0.0 <= self.uncertain_band < 0.5:
@@ -98,7 +104,7 @@ class DetectorConfig:
     @classmethod
     def reference(cls, sequence_length=20, **overrides):
         """The configuration of the reference app's published checkpoints."""
-        return cls(sequence_length=sequence_length, **overrides)
+        return cls(**{"sequence_length": sequence_length, "face_boxes": "exact", **overrides})
 
     @classmethod
     def native(cls, sequence_length=20, **overrides):

@@ -367,7 +367,8 @@ def sbi_config_from(args) -> SBIConfig:
 def build_config(args) -> DetectorConfig:
     # The clip length the model is validated on is the one inference and evaluation should use.
     length = args.eval_frames or args.frames
-    overrides = {"dropout": args.dropout, "margin": args.margin}
+    # The crops come from ml_core.cache, which extracts with the fast boxes: inference must too.
+    overrides = {"dropout": args.dropout, "margin": args.margin, "face_boxes": "fast"}
     if args.hidden_size:
         overrides["hidden_size"] = args.hidden_size
     if args.backbone in ("tiny", "small"):
