@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
+from .env import database_from_url, env_bool, env_choice, env_int, env_list, env_str, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -145,6 +145,9 @@ UPLOAD_MAX_SECONDS = env_int("UPLOAD_MAX_SECONDS", 600, minimum=1)
 DETECTOR_UNCERTAIN_BAND = float(env_str("DETECTOR_UNCERTAIN_BAND", "0.1"))
 DETECTOR_DEVICE = env_str("DETECTOR_DEVICE", "")  # empty: cuda when available, else cpu
 DETECTOR_EXPLAIN = env_bool("DETECTOR_EXPLAIN", True)
+# Face boxes: "" = what the active checkpoint asks for (reference checkpoints: exact, i.e. the
+# boxes of full-resolution HOG they were trained on; ours: fast), or force "fast" / "exact".
+DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", ("fast", "exact"))
 # A running job refreshes its heartbeat this often; a job whose heartbeat is older than the
 # lease is presumed dead and may be taken over; a job that killed its worker this many times fails.
 DETECTOR_HEARTBEAT_SECONDS = env_int("DETECTOR_HEARTBEAT_SECONDS", 10, minimum=1)

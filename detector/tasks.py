@@ -296,8 +296,9 @@ class AnalysisJob:
         self.stage(Stage.FINDING_FACES)
 
         started = time.perf_counter()
+        overrides = {"boxes": settings.DETECTOR_FACE_BOXES} if settings.DETECTOR_FACE_BOXES else {}
         config = predictor.extract_config(
-            submission.frames_requested, max_duration=float(settings.UPLOAD_MAX_SECONDS)
+            submission.frames_requested, max_duration=float(settings.UPLOAD_MAX_SECONDS), **overrides
         )
         extraction = extract_faces(str(local_video), config)
         self.timings["extract"] = time.perf_counter() - started
@@ -411,6 +412,7 @@ class AnalysisJob:
             "video": info.to_dict() | {"path": ""},  # the worker's temp path means nothing later
             "frames_requested": submission.frames_requested,
             "frames_sampled": len(extraction.frames),
+            "face_boxes": extraction.config.boxes,
             "missing_frames": extraction.missing_frames(),
             "warnings": list(extraction.warnings),
             "main_identity": prediction.main_identity,

@@ -30,6 +30,7 @@ PYRAMID_STEP = 5 / 6  # dlib's pyramid_down<6>
 FINEST_LEVEL_BOX = 80
 ENCODING_TOLERANCE = 0.6  # face_recognition's default distance for "same person"
 LINK_IOU = 0.3
+REGION_REACH = 40  # level px (a face's window is 80): how far a face may move between samples
 
 
 @dataclass
@@ -135,6 +136,39 @@ def _window(region, scale, shape):
     x1 = min(width, max(math.ceil(right * scale), x0 + MIN_WINDOW))
     y1 = min(height, max(math.ceil(bottom * scale), y0 + MIN_WINDOW))
     return x0, y0, x1, y1
+
+
+def region_search(scan, box, width, height, reach=REGION_REACH):
+    """The face nearest `box` (seen in the previous sampled frame) in this frame, or None.
+
+    `scan` is the working-scale pyramid (ml_core.hog_exact.LevelScan): the face's window is
+    looked for on the levels around its size, within `reach` level pixels (half a face) of
+    where it was; the result is the window a whole-frame scan keeps for it.
+    """
+    top, right, bottom, left = box
+    found = scan.search(((left + right) / 2, (top + bottom) / 2), right - left, reach=reach, spread=1.6)
+    if found is None:
+        return None
+    full, score = found
+    box = clamp_box(tuple(int(round(v)) for v in full), width, height)
+    return Detection(box=box, confidence=round(score, 4))
+
+
+def working_scan(image_bgr, scale):
+    """The pyramid a whole-frame scan at `scale` searches, for region searches (see ml_core.hog_exact)."""
+    from ml_core.hog_exact import LevelScan
+
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = (
+        image_bgr
+        if scale == 1
+        else cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation)
+    )
+
+    def to_full(rect):
+        return rect.top() / scale, rect.right() / scale, rect.bottom() / scale, rect.left() / scale
+
+    return LevelScan(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), scale, to_full)
 
 
 def search_region(box, width, height, reach=1.0):

@@ -86,50 +86,51 @@ def _detector():
     return detector
 
 
-class ExactBoxes:
-    """Full-resolution HOG's pyramid for one frame, built lazily, and `refine` on it."""
+class LevelScan:
+    """An image pyramid exactly as dlib's HOG scan builds it from `base` (levels by
+    `pyramid_down<6>`, built lazily, only as deep as asked), searched one face at a time.
 
-    def __init__(self, frame_bgr):
+    `to_full` maps a dlib rectangle on `base` to a full-resolution (top, right, bottom, left).
+    A search scans, on the two or three levels whose window fits the face's size, only a
+    cell-aligned crop around it, with a detector that keeps every window: the best one near the
+    face is the window a scan of the whole pyramid keeps for it.
+    """
+
+    def __init__(self, base_rgb, base_per_full, to_full):
         import dlib
 
         self._dlib = dlib
         self._down = dlib.pyramid_down(6)
-        self._up = dlib.pyramid_down(2)  # pyramid_up's mapping, used in reverse
-        self._rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        height, width = self._rgb.shape[:2]
-        self.sizes = [(2 * height + 1, 2 * width + 2)]  # (rows, cols) of each level
+        self._base = base_rgb
+        self._base_per_full = base_per_full  # base pixels per full-resolution pixel
+        self._to_full = to_full
+        self.sizes = [base_rgb.shape[:2]]  # (rows, cols) of each level
         while True:
             rows, cols = self.sizes[-1]
             down = self._down.rect_down(dlib.rectangle(0, 0, cols - 1, rows - 1))
             if down.width() < MIN_LEVEL_SIDE or down.height() < MIN_LEVEL_SIDE:
                 break
             self.sizes.append((5 * rows // 6, 5 * cols // 6))
-        self._levels = []
+        self._levels = [base_rgb]
 
     def _level(self, index):
         while len(self._levels) <= index:
-            if not self._levels:
-                self._levels.append(self._dlib.resize_image(self._rgb, *self.sizes[0]))
-            else:
-                self._levels.append(self._down(self._levels[-1]))
+            self._levels.append(self._down(self._levels[-1]))
         return self._levels[index]
 
-    def refine(self, box):
-        """(box, score) full-resolution HOG gives the face at `box`, or None if it would miss it.
-
-        Boxes are (top, right, bottom, left) in full-resolution pixels, like face_recognition's.
-        """
+    def search(self, centre, width, reach=SEARCH, spread=SPREAD):
+        """(box, score) of the best window near a face of `width` full-res px centred at `centre`
+        (x, y in full-resolution pixels), within `reach` level pixels; None if none scores >= 0."""
         dlib = self._dlib
-        top, right, bottom, left = box
-        expected = math.log(max(2 * (right - left), 1) / WINDOW) / math.log(1.2) + LEVEL_BIAS
-        levels = [lv for lv in range(len(self.sizes)) if abs(lv - expected) <= SPREAD]
+        expected = math.log(max(width * self._base_per_full, 1) / WINDOW) / math.log(1.2) + LEVEL_BIAS
+        levels = [lv for lv in range(len(self.sizes)) if abs(lv - expected) <= spread]
         if not levels:
             levels = [min(len(self.sizes) - 1, max(0, int(round(expected))))]
-        centre = self._up.point_up(dlib.dpoint((left + right) / 2, (top + bottom) / 2))
-        half = WINDOW // 2 + SEARCH + MARGIN
+        half = WINDOW // 2 + reach + MARGIN
+        base_centre = self._base_point(centre)
         best = None
         for level in levels:
-            c = self._down.point_down(centre, level) if level else centre
+            c = self._down.point_down(base_centre, level) if level else base_centre
             rows, cols = self.sizes[level]
             x0 = max(0, math.floor((c.x - half) / CELL) * CELL)
             y0 = max(0, math.floor((c.y - half) / CELL) * CELL)
@@ -141,15 +142,46 @@ class ExactBoxes:
             for rect, score in zip(rects, scores):
                 cx = (rect.left() + rect.right()) / 2 + x0
                 cy = (rect.top() + rect.bottom()) / 2 + y0
-                if abs(cx - c.x) > SEARCH + CELL / 2 or abs(cy - c.y) > SEARCH + CELL / 2:
+                if abs(cx - c.x) > reach + CELL / 2 or abs(cy - c.y) > reach + CELL / 2:
                     continue  # too near the crop's edge for its features to be exact
                 if best is None or score > best[0]:
                     best = (score, dlib.translate_rect(rect, dlib.point(x0, y0)), level)
         if best is None or best[0] < 0:
             return None
         score, rect, level = best
-        full = self._up.rect_down(self._down.rect_up(rect, level) if level else rect)
-        return (full.top(), full.right(), full.bottom(), full.left()), float(score)
+        return self._to_full(self._down.rect_up(rect, level) if level else rect), float(score)
+
+    def _base_point(self, centre):
+        return self._dlib.dpoint(centre[0] * self._base_per_full, centre[1] * self._base_per_full)
+
+
+class ExactBoxes(LevelScan):
+    """Full-resolution HOG's own pyramid for one frame: the (2H+1, 2W+2) bilinear upsample."""
+
+    def __init__(self, frame_bgr):
+        import dlib
+
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        height, width = rgb.shape[:2]
+        up = dlib.pyramid_down(2)  # pyramid_up's mapping, used in reverse
+
+        def to_full(rect):
+            full = up.rect_down(rect)
+            return full.top(), full.right(), full.bottom(), full.left()
+
+        super().__init__(dlib.resize_image(rgb, 2 * height + 1, 2 * width + 2), 2.0, to_full)
+        self._up = up
+
+    def _base_point(self, centre):
+        return self._up.point_up(self._dlib.dpoint(*centre))
+
+    def refine(self, box):
+        """(box, score) full-resolution HOG gives the face at `box`, or None if it would miss it.
+
+        Boxes are (top, right, bottom, left) in full-resolution pixels, like face_recognition's.
+        """
+        top, right, bottom, left = box
+        return self.search(((left + right) / 2, (top + bottom) / 2), right - left)
 
 
 def available():

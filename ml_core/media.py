@@ -30,7 +30,9 @@ from ml_core.faces import (
     finer_scale,
     found_at_finest_level,
     iou,
+    region_search,
     search_region,
+    working_scan,
 )
 from ml_core.video import VideoInfo, iter_frames, prefetched, probe
 
@@ -245,16 +247,7 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
             detections = None
             if previous and len(records) % config.full_scan_every:
                 scans["region"] += 1
-                detections = []
-                for box in previous:
-                    region = search_region(box, width, height)
-                    found = detect(decoded.image, scale, config.detector, region)
-                    if not any(iou(d.box, box) >= LINK_IOU for d in found):
-                        # This face left its region (moved far, turned away, or was a one-off), or
-                        # what is there may be someone else: only a whole-frame scan can tell.
-                        detections = None
-                        break
-                    detections += [d for d in found if all(iou(d.box, k.box) < 0.5 for k in detections)]
+                detections = _search_near(decoded.image, scale, config.detector, previous)
             if detections is None:
                 scans["full"] += 1
                 detections = detect(decoded.image, scale, config.detector)
@@ -334,6 +327,26 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     extraction.timings = {k: round(v, 4) for k, v in clock.times.items()}
     extraction.timings["total"] = round(time.perf_counter() - started, 4)
     return extraction
+
+
+def _search_near(image, scale, detector, previous):
+    """Each face of the previous sampled frame, looked for near where it was; None if one is gone.
+
+    A face that moved far, turned away or was a one-off, or a region now holding someone else,
+    needs a whole-frame scan to tell; so does anything less than every face found again.
+    """
+    height, width = image.shape[:2]
+    scan = working_scan(image, scale) if detector == "hog" and hog_exact.available() else None
+    detections = []
+    for box in previous:
+        if scan is not None:
+            found = [d for d in [region_search(scan, box, width, height)] if d is not None]
+        else:
+            found = detect(image, scale, detector, search_region(box, width, height))
+        if not any(iou(d.box, box) >= LINK_IOU for d in found):
+            return None
+        detections += [d for d in found if all(iou(d.box, k.box) < 0.5 for k in detections)]
+    return detections
 
 
 def _exact_boxes(image, detections):

@@ -46,6 +46,16 @@ def test_env_int_refuses_words_and_values_below_the_minimum(monkeypatch):
         env.env_int("SOME_NUMBER", 5, minimum=1)
 
 
+def test_env_choice_accepts_listed_values_and_refuses_others(monkeypatch):
+    monkeypatch.setenv("SOME_CHOICE", " Exact ")
+    assert env.env_choice("SOME_CHOICE", "", ("fast", "exact")) == "exact"
+    monkeypatch.setenv("SOME_CHOICE", "precise")
+    with pytest.raises(ImproperlyConfigured, match="one of fast, exact"):
+        env.env_choice("SOME_CHOICE", "", ("fast", "exact"))
+    monkeypatch.delenv("SOME_CHOICE")
+    assert env.env_choice("SOME_CHOICE", "", ("fast", "exact")) == ""
+
+
 def test_database_url_switches_to_postgresql():
     db = env.database_from_url("postgresql://user:p%40ss@db.example:6543/deepfake?sslmode=require")
     assert db["ENGINE"] == "django.db.backends.postgresql"

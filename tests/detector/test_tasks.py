@@ -334,3 +334,15 @@ def test_a_rerun_keeps_the_earlier_result_as_history(tmp_path, owner, sent):
     run(submission)
     submission.refresh_from_db()
     assert submission.results.count() == 2 and submission.current_result != first
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("", "fast"), ("exact", "exact")])
+def test_face_boxes_follow_the_checkpoint_unless_the_worker_setting_forces_them(
+    tmp_path, owner, sent, settings, setting, expected
+):
+    settings.DETECTOR_FACE_BOXES = setting
+    install_tiny_model(tmp_path)  # our own training's config: fast boxes
+    submission = stored_submission(owner, face_video(tmp_path), frames=10, enqueue=True)
+    assert run(submission) == "done"
+    submission.refresh_from_db()
+    assert submission.current_result.details["face_boxes"] == expected
