@@ -42,10 +42,12 @@ def current_rss_mb():
 def _warm_up():
     import face_recognition  # noqa: F401  (loads dlib's models, as a worker would at start)
 
+    from ml_core import hog_exact
     from ml_core.faces import _encoder, _hog
 
     _hog()
     _encoder()
+    hog_exact.available()  # the single-level detector region searches and exact boxes use
 
 
 def run_ours(path, frames, strategy="uniform", boxes="fast"):
