@@ -26,6 +26,7 @@ from ml_core.faces import (
     aligned_scale,
     box_area,
     clamp_box,
+    close_look,
     detect,
     finer_scale,
     found_at_finest_level,
@@ -238,12 +239,13 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     scans = {"full": 0, "region": 0}
     exact = config.boxes == "exact" and hog_exact.available()
     refined = 0
+    last_seen = {}  # identity -> (box, position of the sampled frame it was last seen in)
+    close_looks = 0
     # The decoder runs a frame ahead in a thread, so "decode" below is only the time spent
     # waiting for it.
     with closing(prefetched(iter_frames(path, config.frames, config.strategy, stats=decode_stats))) as frames:
         for decoded in frames:
             clock.lap("decode")
-            height, width = decoded.image.shape[:2]
             detections = None
             if previous and len(records) % config.full_scan_every:
                 scans["region"] += 1
@@ -258,11 +260,19 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
             if not detections and config.retry_finer and retry_scale > scale:
                 retries += 1
                 detections = detect(decoded.image, retry_scale, config.detector)
+            # Someone seen in the last two samples and missing now is looked for again, closer.
+            for box in [box for box, seen in last_seen.values() if len(records) - seen <= 2]:
+                if not any(_same_place(box, d.box) for d in detections):
+                    close_looks += 1
+                    found = close_look(decoded.image, box, config.detector)
+                    detections += [d for d in found if all(iou(d.box, k.box) < LINK_IOU for k in detections)]
             if exact and detections:
                 detections = _exact_boxes(decoded.image, detections)
                 refined += len(detections)
             clock.lap("detect")
             ids = tracker.update(decoded.image, detections)
+            for det, identity in zip(detections, ids):
+                last_seen[identity] = (det.box, len(records))
             clock.lap("track")
             faces = []
             for det, identity in zip(detections, ids):
@@ -314,6 +324,7 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
             "detection_retries": retries,
             "whole_frame_scans": scans["full"],
             "region_scans": scans["region"],
+            "close_looks": close_looks,
             "exact_boxes": refined if exact else None,
             "encodings_computed": tracker.encodings_computed,
         },
@@ -327,6 +338,13 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     extraction.timings = {k: round(v, 4) for k, v in clock.times.items()}
     extraction.timings["total"] = round(time.perf_counter() - started, 4)
     return extraction
+
+
+def _same_place(a, b):
+    """Boxes close enough (centres within a face size) to be the same face a moment apart."""
+    size = max(a[2] - a[0], a[1] - a[3], b[2] - b[0], b[1] - b[3])
+    dy, dx = (a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2
+    return dy * dy + dx * dx < size * size
 
 
 def _search_near(image, scale, detector, previous):

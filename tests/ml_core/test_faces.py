@@ -158,3 +158,22 @@ def test_a_person_who_arrives_later_is_picked_up_by_the_next_whole_frame_scan(tm
     # Found from frame 12 (the next whole-frame scan) on, and in no frame before 9.
     assert late.frame_count == 8
     assert min(f.index for f in extraction.frames if f.face(late.id)) == 12
+
+
+def test_a_face_that_becomes_too_small_for_the_working_scale_is_found_by_a_closer_look(tmp_path):
+    # Two people; the second walks away: from frame 6 on, their face is far below what the
+    # whole-frame scan at the working scale can see (the first person keeps that scan busy).
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(12):
+        frame = np.full((720, 1280, 3), 105, np.uint8) + rng.integers(0, 8, (720, 1280, 3), dtype=np.uint8)
+        frame[150:510, 80:440] = cv2.resize(face_patch(), (360, 360))
+        side = 240 if i < 6 else 130
+        frame[200 : 200 + side, 800 : 800 + side] = cv2.resize(face_patch()[:, ::-1], (side, side))
+        frames.append(frame)
+    path = write_video(tmp_path / "walks_away.mp4", frames, fps=5.0)
+    extraction = extract_faces(path, ExtractConfig(frames=12))
+    assert extraction.stats["close_looks"] >= 1
+    assert [i.frame_count for i in extraction.identities] == [12, 12]
+    far = [face.box for frame, face in extraction.track(1) if frame.index >= 6]
+    assert len(far) == 6 and all(box[1] - box[3] < 100 for box in far)
