@@ -54,6 +54,11 @@ def found_at_finest_level(detections, scale):
     return any((d.box[1] - d.box[3]) * scale < FINEST_LEVEL_BOX for d in detections)
 
 
+def all_large(detections, scale):
+    """Every face would be found well above the finest level at `scale` (two levels up)."""
+    return all((d.box[1] - d.box[3]) * scale >= FINEST_LEVEL_BOX / PYRAMID_STEP**2 for d in detections)
+
+
 def finer_scale(scale, steps=3):
     """A scale `steps` pyramid levels finer (about 1.7x for 3), capped at dlib's 2x."""
     return min(2.0, scale / PYRAMID_STEP**steps)

@@ -24,6 +24,7 @@ from ml_core.faces import (
     Detection,
     Tracker,
     aligned_scale,
+    all_large,
     box_area,
     clamp_box,
     close_look,
@@ -257,6 +258,8 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
                     # Small faces: full-resolution HOG would scan the next finer level too. Stay there.
                     scale = finest_scale
                     detections = detect(decoded.image, scale, config.detector)
+                elif scale > base_scale and detections and all_large(detections, base_scale):
+                    scale = base_scale  # the small faces are gone (or came closer): back to the cheaper scale
             if not detections and config.retry_finer and retry_scale > scale:
                 retries += 1
                 detections = detect(decoded.image, retry_scale, config.detector)
