@@ -177,3 +177,22 @@ def test_a_face_that_becomes_too_small_for_the_working_scale_is_found_by_a_close
     assert [i.frame_count for i in extraction.identities] == [12, 12]
     far = [face.box for frame, face in extraction.track(1) if frame.index >= 6]
     assert len(far) == 6 and all(box[1] - box[3] < 100 for box in far)
+
+
+def _face_on_canvas(side, seed):
+    rng = np.random.default_rng(seed)
+    frame = np.full((720, 1280, 3), 105, np.uint8) + rng.integers(0, 8, (720, 1280, 3), dtype=np.uint8)
+    frame[100 : 100 + side, 400 : 400 + side] = cv2.resize(face_patch(), (side, side))
+    return frame
+
+
+def test_whole_frame_scans_go_finer_for_small_faces_and_back_once_they_are_gone(tmp_path):
+    small = [_face_on_canvas(300, i) for i in range(10)]  # found on the working scale's finest level
+    stays = extract_faces(write_video(tmp_path / "small.mp4", small, fps=5.0), ExtractConfig(frames=10))
+    assert stays.stats["final_scale"] > stays.stats["work_scale"]
+    comes_closer = small[:4] + [_face_on_canvas(560, i) for i in range(6)]
+    back = extract_faces(
+        write_video(tmp_path / "closer.mp4", comes_closer, fps=5.0), ExtractConfig(frames=10)
+    )
+    assert back.stats["final_scale"] == back.stats["work_scale"]
+    assert len(back.track()) == 10
