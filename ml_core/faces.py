@@ -96,6 +96,14 @@ HOG_CELL = 8  # dlib's HOG cell size: detection windows sit on this grid of the 
 MIN_WINDOW = 96  # the face detector's window is 80 x 80 px; a smaller region cannot hold a face
 
 
+def resized(image_bgr, scale):
+    """The frame at `scale` (area averaging when shrinking), as the working-scale scans see it."""
+    if scale == 1:
+        return image_bgr
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation)
+
+
 def detect(image_bgr, scale, model="hog", region=None):
     """Faces in a full-resolution BGR frame, detected at `scale`, boxes in full-resolution pixels.
 
@@ -104,12 +112,7 @@ def detect(image_bgr, scale, model="hog", region=None):
     whole-frame scan would give it, at a fraction of the cost.
     """
     height, width = image_bgr.shape[:2]
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = (
-        image_bgr
-        if scale == 1
-        else cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation)
-    )
+    small = resized(image_bgr, scale)
     x0, y0 = 0, 0
     if region is not None:
         x0, y0, x1, y1 = _window(region, scale, small.shape)
@@ -167,12 +170,7 @@ def working_scan(image_bgr, scale):
     """The pyramid a whole-frame scan at `scale` searches, for region searches (see ml_core.hog_exact)."""
     from ml_core.hog_exact import LevelScan
 
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = (
-        image_bgr
-        if scale == 1
-        else cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation)
-    )
+    small = resized(image_bgr, scale)
 
     def to_full(rect):
         return rect.top() / scale, rect.right() / scale, rect.bottom() / scale, rect.left() / scale
