@@ -412,7 +412,7 @@ class AnalysisJob:
             "video": info.to_dict() | {"path": ""},  # the worker's temp path means nothing later
             "frames_requested": submission.frames_requested,
             "frames_sampled": len(extraction.frames),
-            "face_boxes": extraction.config.boxes,
+            "face_boxes": "exact" if extraction.stats.get("exact_boxes") is not None else "fast",
             "missing_frames": extraction.missing_frames(),
             "warnings": list(extraction.warnings),
             "main_identity": prediction.main_identity,

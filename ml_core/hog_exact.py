@@ -184,11 +184,17 @@ class ExactBoxes(LevelScan):
         return self.search(((left + right) / 2, (top + bottom) / 2), right - left)
 
 
+_unavailable = []  # why this dlib build cannot give exact boxes, once found out
+
+
 def available():
-    """Whether this dlib build can give exact boxes (checked once per thread)."""
+    """Whether this dlib build can give exact boxes (and region searches on exact levels)."""
+    if _unavailable:
+        return False
     try:
         _detector()
     except ExactBoxUnavailable as exc:
+        _unavailable.append(str(exc))
         logger.warning("exact face boxes unavailable, using the fast ones: %s", exc)
         return False
     return True

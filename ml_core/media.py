@@ -332,6 +332,8 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
             "encodings_computed": tracker.encodings_computed,
         },
     )
+    if config.boxes == "exact" and not exact:
+        warnings.append("exact face boxes are not available with this dlib build: the fast ones were used")
     missing = extraction.missing_frames()
     if missing:
         warnings.append(

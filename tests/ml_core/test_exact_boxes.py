@@ -92,3 +92,19 @@ def test_exact_boxes_need_the_hog_detector():
         ExtractConfig(detector="cnn", boxes="exact")
     with pytest.raises(ValueError):
         ExtractConfig(boxes="approximate")
+
+
+def test_a_dlib_build_that_cannot_give_exact_boxes_falls_back_to_fast_ones_and_says_so(tmp_path, monkeypatch):
+    from ml_core import hog_exact
+
+    def refuse():
+        raise hog_exact.ExactBoxUnavailable("unexpected layout")
+
+    monkeypatch.setattr(hog_exact, "_detector", refuse)
+    monkeypatch.setattr(hog_exact, "_unavailable", [])
+    frames = [_canvas(330, 300 + 4 * i, 150, size=(960, 540), seed=i) for i in range(10)]
+    path = write_video(tmp_path / "face.mp4", frames, fps=5.0)
+    extraction = extract_faces(path, ExtractConfig(frames=10, boxes="exact"))
+    assert extraction.stats["exact_boxes"] is None
+    assert any("fast ones were used" in w for w in extraction.warnings)
+    assert len(extraction.track()) == 10
