@@ -74,7 +74,7 @@ class ExtractConfig:
     # picked up at the next whole-frame scan.
     full_scan_every: int = 4
     # "exact": every box is the one full-resolution HOG (the reference app's detector) gives
-    # that face, rebuilt from its own pyramid (ml_core.hog_exact; +~90 ms per 720p frame).
+    # that face, rebuilt from its own pyramid (ml_core.hog_exact; +~75 ms per 720p frame).
     # "fast": the working-scale box, the same face and place, but a near-tie between two
     # pyramid levels can make it 1.2x larger or smaller (IoU ~0.7) in about one box in five.
     boxes: str = "fast"
@@ -229,60 +229,25 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     _check_limits(info, config)
     clock.lap("probe")
 
-    base_scale = scale = aligned_scale(info.width, info.height, config.work_max_side)
-    finest_scale = finer_scale(base_scale, 1)
-    retry_scale = finer_scale(base_scale)
+    finder = _FaceFinder(config, aligned_scale(info.width, info.height, config.work_max_side))
     tracker = Tracker()
     decode_stats = {}
     records = []  # (index, timestamp, [(Detection, identity, crop, crop_box)])
-    retries = 0
-    previous = []  # boxes found in the previous sampled frame
-    scans = {"full": 0, "region": 0}
-    exact = config.boxes == "exact" and hog_exact.available()
-    refined = 0
-    last_seen = {}  # identity -> (box, position of the sampled frame it was last seen in)
-    close_looks = 0
     # The decoder runs a frame ahead in a thread, so "decode" below is only the time spent
     # waiting for it.
     with closing(prefetched(iter_frames(path, config.frames, config.strategy, stats=decode_stats))) as frames:
         for decoded in frames:
             clock.lap("decode")
-            detections = None
-            if previous and len(records) % config.full_scan_every:
-                scans["region"] += 1
-                detections = _search_near(decoded.image, scale, config.detector, previous)
-            if detections is None:
-                scans["full"] += 1
-                detections = detect(decoded.image, scale, config.detector)
-                if scale < finest_scale and found_at_finest_level(detections, scale):
-                    # Small faces: full-resolution HOG would scan the next finer level too. Stay there.
-                    scale = finest_scale
-                    detections = detect(decoded.image, scale, config.detector)
-                elif scale > base_scale and detections and all_large(detections, base_scale):
-                    scale = base_scale  # the small faces are gone (or came closer): back to the cheaper scale
-            if not detections and config.retry_finer and retry_scale > scale:
-                retries += 1
-                detections = detect(decoded.image, retry_scale, config.detector)
-            # Someone seen in the last two samples and missing now is looked for again, closer.
-            for box in [box for box, seen in last_seen.values() if len(records) - seen <= 2]:
-                if not any(_same_place(box, d.box) for d in detections):
-                    close_looks += 1
-                    found = close_look(decoded.image, box, config.detector)
-                    detections += [d for d in found if all(iou(d.box, k.box) < LINK_IOU for k in detections)]
-            if exact and detections:
-                detections = _exact_boxes(decoded.image, detections)
-                refined += len(detections)
+            detections = finder.find(decoded.image, len(records))
             clock.lap("detect")
             ids = tracker.update(decoded.image, detections)
-            for det, identity in zip(detections, ids):
-                last_seen[identity] = (det.box, len(records))
+            finder.seen(detections, ids, len(records))
             clock.lap("track")
             faces = []
             for det, identity in zip(detections, ids):
                 crop, crop_box = crop_face(decoded.image, det.box, config.margin, config.crop_size)
                 faces.append((det, identity, crop, crop_box))
             records.append((decoded.index, decoded.timestamp, faces))
-            previous = [det.box for det in detections]
             clock.lap("crop")
     clock.lap("decode")  # the decoder's last step, which found the end
 
@@ -321,18 +286,11 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
         stats={
             **decode_stats,
             "sampled": len(records),
-            "work_scale": round(base_scale, 4),
-            "final_scale": round(scale, 4),
-            "retry_scale": round(retry_scale, 4),
-            "detection_retries": retries,
-            "whole_frame_scans": scans["full"],
-            "region_scans": scans["region"],
-            "close_looks": close_looks,
-            "exact_boxes": refined if exact else None,
+            **finder.stats(),
             "encodings_computed": tracker.encodings_computed,
         },
     )
-    if config.boxes == "exact" and not exact:
+    if config.boxes == "exact" and not finder.exact:
         warnings.append("exact face boxes are not available with this dlib build: the fast ones were used")
     missing = extraction.missing_frames()
     if missing:
@@ -343,6 +301,72 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     extraction.timings = {k: round(v, 4) for k, v in clock.times.items()}
     extraction.timings["total"] = round(time.perf_counter() - started, 4)
     return extraction
+
+
+class _FaceFinder:
+    """The faces in each sampled frame, found as cheaply as the frames before it allow.
+
+    Whole-frame scans at the working scale (finer while small faces are about), every
+    `full_scan_every` frames and whenever a face is not found near its last place; searches
+    near each face's last place in between; a finer retry when a frame shows nobody, a closer
+    look for someone seen in the last two samples and missing now; exact boxes if asked for.
+    """
+
+    def __init__(self, config, base_scale):
+        self.config = config
+        self.base_scale = self.scale = base_scale
+        self.finest_scale = finer_scale(base_scale, 1)
+        self.retry_scale = finer_scale(base_scale)
+        self.exact = config.boxes == "exact" and hog_exact.available()
+        self.previous = []  # boxes found in the previous sampled frame
+        self.last_seen = {}  # identity -> (box, position of the sampled frame it was last seen in)
+        self.counts = dict.fromkeys(("full", "region", "retries", "close_looks", "exact"), 0)
+
+    def find(self, image, position):
+        config, counts = self.config, self.counts
+        detections = None
+        if self.previous and position % config.full_scan_every:
+            counts["region"] += 1
+            detections = _search_near(image, self.scale, config.detector, self.previous)
+        if detections is None:
+            counts["full"] += 1
+            detections = detect(image, self.scale, config.detector)
+            if self.scale < self.finest_scale and found_at_finest_level(detections, self.scale):
+                # Small faces: full-resolution HOG would scan the next finer level too. Stay there.
+                self.scale = self.finest_scale
+                detections = detect(image, self.scale, config.detector)
+            elif self.scale > self.base_scale and detections and all_large(detections, self.base_scale):
+                self.scale = self.base_scale  # the small faces are gone (or came closer)
+        if not detections and config.retry_finer and self.retry_scale > self.scale:
+            counts["retries"] += 1
+            detections = detect(image, self.retry_scale, config.detector)
+        for box, seen in self.last_seen.values():
+            if position - seen <= 2 and not any(_same_place(box, d.box) for d in detections):
+                counts["close_looks"] += 1
+                found = close_look(image, box, config.detector)
+                detections += [d for d in found if all(iou(d.box, k.box) < LINK_IOU for k in detections)]
+        if self.exact and detections:
+            detections = _exact_boxes(image, detections)
+            counts["exact"] += len(detections)
+        self.previous = [d.box for d in detections]
+        return detections
+
+    def seen(self, detections, identities, position):
+        for det, identity in zip(detections, identities):
+            self.last_seen[identity] = (det.box, position)
+
+    def stats(self):
+        counts = self.counts
+        return {
+            "work_scale": round(self.base_scale, 4),
+            "final_scale": round(self.scale, 4),
+            "retry_scale": round(self.retry_scale, 4),
+            "detection_retries": counts["retries"],
+            "whole_frame_scans": counts["full"],
+            "region_scans": counts["region"],
+            "close_looks": counts["close_looks"],
+            "exact_boxes": counts["exact"] if self.exact else None,
+        }
 
 
 def _same_place(a, b):
