@@ -26,6 +26,8 @@ from functools import cache
 import cv2
 import numpy as np
 
+from ml_core.hog_exact import LevelScan
+
 logger = logging.getLogger(__name__)
 
 PYRAMID_STEP = 5 / 6  # dlib's pyramid_down<6>
@@ -92,7 +94,6 @@ def clamp_box(box, width, height):
     return top, right, bottom, left
 
 
-HOG_CELL = 8  # dlib's HOG cell size: detection windows sit on this grid of the scanned image
 MIN_WINDOW = 96  # the face detector's window is 80 x 80 px; a smaller region cannot hold a face
 
 
@@ -107,17 +108,16 @@ def resized(image_bgr, scale):
 def detect(image_bgr, scale, model="hog", region=None):
     """Faces in a full-resolution BGR frame, detected at `scale`, boxes in full-resolution pixels.
 
-    `region` (a full-resolution box), when given, is searched instead of the whole frame. It is
-    cut from the same resized frame, on the HOG cell grid, so a face inside it gets the box a
-    whole-frame scan would give it, at a fraction of the cost.
+    `region` (a full-resolution box), when given, is cut out first and searched alone.
     """
     height, width = image_bgr.shape[:2]
-    small = resized(image_bgr, scale)
-    x0, y0 = 0, 0
+    top, left = 0, 0
     if region is not None:
-        x0, y0, x1, y1 = _window(region, scale, small.shape)
-        small = small[y0:y1, x0:x1]
-    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        top, right, bottom, left = region
+        image_bgr = image_bgr[top:bottom, left:right]
+        if min(image_bgr.shape[:2]) * scale < MIN_WINDOW:
+            return []
+    rgb = cv2.cvtColor(resized(image_bgr, scale), cv2.COLOR_BGR2RGB)
     if model == "hog":
         rects, scores, _ = _hog().run(rgb, 0, 0.0)
         found = list(zip(rects, scores))
@@ -128,26 +128,15 @@ def detect(image_bgr, scale, model="hog", region=None):
     detections = []
     for rect, score in found:
         box = (
-            (rect.top() + y0) / scale,
-            (rect.right() + x0) / scale,
-            (rect.bottom() + y0) / scale,
-            (rect.left() + x0) / scale,
+            top + rect.top() / scale,
+            left + rect.right() / scale,
+            top + rect.bottom() / scale,
+            left + rect.left() / scale,
         )
         box = clamp_box(tuple(int(round(v)) for v in box), width, height)
         if box[2] - box[0] >= 2 and box[1] - box[3] >= 2:
             detections.append(Detection(box=box, confidence=round(float(score), 4)))
     return detections
-
-
-def _window(region, scale, shape):
-    """A full-resolution region as (x0, y0, x1, y1) in the resized frame, origin on the HOG grid."""
-    top, right, bottom, left = region
-    height, width = shape[:2]
-    x0 = max(0, int(left * scale) // HOG_CELL * HOG_CELL)
-    y0 = max(0, int(top * scale) // HOG_CELL * HOG_CELL)
-    x1 = min(width, max(math.ceil(right * scale), x0 + MIN_WINDOW))
-    y1 = min(height, max(math.ceil(bottom * scale), y0 + MIN_WINDOW))
-    return x0, y0, x1, y1
 
 
 def region_search(scan, box, width, height, reach=REGION_REACH):
@@ -168,8 +157,6 @@ def region_search(scan, box, width, height, reach=REGION_REACH):
 
 def working_scan(image_bgr, scale):
     """The pyramid a whole-frame scan at `scale` searches, for region searches (see ml_core.hog_exact)."""
-    from ml_core.hog_exact import LevelScan
-
     small = resized(image_bgr, scale)
 
     def to_full(rect):
@@ -206,17 +193,7 @@ def close_look(image_bgr, box, model="hog"):
     size = max(box[2] - box[0], box[1] - box[3], 1)
     k = max(0, math.floor(math.log(CLOSE_LOOK_FACE_SIZE / (2 * size)) / math.log(PYRAMID_STEP)))
     scale = 2 * PYRAMID_STEP**k  # the coarsest pyramid-aligned scale showing it that big
-    top, right, bottom, left = search_region(box, width, height)
-    patch = image_bgr[top:bottom, left:right]
-    if min(patch.shape[:2]) * scale < MIN_WINDOW:
-        return []
-    return [
-        Detection(
-            box=clamp_box((d.box[0] + top, d.box[1] + left, d.box[2] + top, d.box[3] + left), width, height),
-            confidence=d.confidence,
-        )
-        for d in detect(patch, scale, model)
-    ]
+    return detect(image_bgr, scale, model, search_region(box, width, height))
 
 
 def iou(a, b):
