@@ -98,32 +98,119 @@ def _normalise_label(value: str, where: str) -> str:
     return label
 
 
-def read_folder(root, *, identity_pattern: str | None = None) -> VideoDataset:
-    """`root/real/**` and `root/fake/**`; a fake in `fake/<name>/...` gets method `<name>`.
+# File names that public datasets' own names survive in when their clips are collected into a
+# plain real/ and fake/ folder (e.g. "ffpp_c23_Deepfakes_241_210.mp4", as in ../shared/training).
+# Identities parsed this way are global ("ffpp:yt241"), so they join across merged datasets.
+_NAMED_FFPP_FAKE = re.compile(
+    r"(?:^|_)(Deepfakes|Face2Face|FaceSwap|NeuralTextures|FaceShifter)_(\d{3})_(\d{3})(?:$|_)"
+)
+_NAMED_FFPP_ACTORS_FAKE = re.compile(r"(?:^|_)DeepFakeDetection_(\d+)_(\d+)__")
+_NAMED_FFPP_ACTOR = re.compile(r"(?:^|_)original_actors_(\d+)__")
+_NAMED_FFPP_ORIGINAL = re.compile(r"(?:^|_)original_(\d{3})(?:$|_)")
+_NAMED_CELEB_FAKE = re.compile(r"^celebdf_.*?(id\d+)_(id\d+)_\d{4}")
+_NAMED_CELEB_REAL = re.compile(r"^celebdf_.*?(id\d+)_\d{4}")
+GLOBAL_IDENTITY = ":"  # identities containing this are dataset-independent (see `merge`)
 
-    `identity_pattern` is an optional regex applied to file names (without extension); its
-    groups name the people in the video, so splits can keep them apart.
+
+@dataclass(frozen=True)
+class NamedClip:
+    source: str
+    method: str | None
+    identities: tuple[str, ...]
+
+
+def parse_public_name(stem: str) -> NamedClip | None:
+    """Source, manipulation method and people of a clip named after a public dataset's file."""
+    if stem.startswith("ffpp_"):
+        if match := _NAMED_FFPP_FAKE.search(stem):
+            return NamedClip("ffpp", match[1], (f"ffpp:yt{match[2]}", f"ffpp:yt{match[3]}"))
+        if match := _NAMED_FFPP_ACTORS_FAKE.search(stem):
+            return NamedClip("ffpp", "DeepFakeDetection", (f"ffpp:actor{match[1]}", f"ffpp:actor{match[2]}"))
+        if match := _NAMED_FFPP_ACTOR.search(stem):
+            return NamedClip("ffpp", None, (f"ffpp:actor{match[1]}",))
+        if match := _NAMED_FFPP_ORIGINAL.search(stem):
+            return NamedClip("ffpp", None, (f"ffpp:yt{match[1]}",))
+        return NamedClip("ffpp", None, ())
+    if stem.startswith("celebdf_"):
+        if match := _NAMED_CELEB_FAKE.search(stem):
+            return NamedClip("celebdf", "Celeb-synthesis", (f"celebdf:{match[1]}", f"celebdf:{match[2]}"))
+        if match := _NAMED_CELEB_REAL.search(stem):
+            return NamedClip("celebdf", None, (f"celebdf:{match[1]}",))
+        return NamedClip("celebdf", None, ())
+    if stem.startswith("dfdc_"):
+        return NamedClip("dfdc", "DFDC", ())
+    return None
+
+
+def _label_folders(root: Path) -> list[tuple[str, Path]]:
+    """`real/`, `fake/` and any `<name>_real/`, `<name>_fake/` (e.g. crops_fake/) under `root`."""
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        name = folder.name.lower()
+        for label in ("real", "fake"):
+            if name == label or name.endswith("_" + label):
+                found.append((label.upper(), folder))
+    return found
+
+
+def read_folder(root, *, identity_pattern: str | None = None) -> VideoDataset:
+    """`root/real/**` and `root/fake/**` (also `root/<name>_real/`, `root/<name>_fake/`).
+
+    A fake in `fake/<name>/...` gets method `<name>`. A clip named after a public dataset's file
+    (FaceForensics++, Celeb-DF, DFDC) gets that dataset as its source, its manipulation method and
+    the people it shows. `identity_pattern` is an optional regex applied to file names (without
+    extension); its groups name the people in the video, so splits can keep them apart.
     """
     root = Path(root).resolve()
-    if not (root / "real").is_dir() and not (root / "fake").is_dir():
+    folders = _label_folders(root) if root.is_dir() else []
+    if not folders:
         raise ValueError(f"{root} has neither a real/ nor a fake/ sub-folder")
     pattern = re.compile(identity_pattern) if identity_pattern else None
     items = []
-    for label, folder in (("REAL", root / "real"), ("FAKE", root / "fake")):
+    for label, folder in folders:
         for path in _videos_under(folder):
             parts = path.relative_to(folder).parts
             method = (parts[0] if len(parts) > 1 else "fake") if label == "FAKE" else None
+            source, identities = folder.name, _identity_from_pattern(pattern, path.stem)
+            named = parse_public_name(path.stem)
+            if named:
+                source = named.source
+                method = (named.method or method) if label == "FAKE" else None
+                identities = identities or named.identities
             items.append(
                 VideoItem(
                     video_id=_relative(path, root),
                     path=str(path),
                     label=label,
-                    source=folder.name,
+                    source=source,
                     method=method,
-                    identities=_identity_from_pattern(pattern, path.stem),
+                    identities=identities,
                 )
             )
-    return VideoDataset(root.name, "folder", str(root), items)
+    return VideoDataset(root.name, "folder", str(root), _link_originals(items))
+
+
+def _link_originals(items: list[VideoItem]) -> list[VideoItem]:
+    """Point each FaceForensics++ fake at the real clip it was made from (its target's original).
+
+    An FF++ fake "A_B" is video A with B's face: same scene, same frames. Training shows the two
+    together so the detector has to learn the manipulation, not the scene.
+    """
+    originals = {
+        item.identities[0]: item.video_id
+        for item in items
+        if not item.is_fake and len(item.identities) == 1 and item.source == "ffpp"
+    }
+    return [
+        _with_original(item, originals.get(item.identities[0]))
+        if item.is_fake and item.source == "ffpp" and item.identities and not item.original
+        else item
+        for item in items
+    ]
+
+
+def _with_original(item: VideoItem, original: str | None) -> VideoItem:
+    return VideoItem(**{**item.__dict__, "original": original})
 
 
 def read_label_csv(csv_path, *, video_root=None, identity_pattern: str | None = None) -> VideoDataset:
@@ -364,7 +451,7 @@ def detect_layout(path) -> str:
         return "ffpp"
     if (path / "metadata.json").is_file() or any(path.glob("*/metadata.json")):
         return "dfdc"
-    if (path / "real").is_dir() or (path / "fake").is_dir():
+    if _label_folders(path):
         return "folder"
     raise ValueError(
         f"Cannot tell the layout of {path}: expected real/ and fake/ folders, a label CSV, "
@@ -403,7 +490,9 @@ def merge(datasets: list[VideoDataset]) -> VideoDataset:
                         **item.__dict__,
                         "video_id": f"{dataset.name}/{item.video_id}",
                         "source": f"{dataset.name}/{item.source}" if item.source else dataset.name,
-                        "identities": tuple(f"{dataset.name}/{i}" for i in item.identities),
+                        "identities": tuple(
+                            i if GLOBAL_IDENTITY in i else f"{dataset.name}/{i}" for i in item.identities
+                        ),
                         "original": f"{dataset.name}/{item.original}" if item.original else None,
                     }
                 )

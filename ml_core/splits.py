@@ -147,13 +147,15 @@ def _deal(groups: dict[str, list[VideoItem]], fractions: dict[str, float], seed:
     # Big groups first (stable for equal sizes, so the shuffle decides among them): they are the
     # hardest to place without overshooting a split's share.
     keys.sort(key=lambda key: -len(groups[key]))
-    totals = Counter(item.label for members in groups.values() for item in members)
-    targets = {name: {label: fractions[name] * totals[label] for label in totals} for name in SPLITS}
+    # Strata are (source, label): each split gets its share of every source's reals and fakes,
+    # not just of reals and fakes overall (one source's fakes must not all land in one split).
+    totals = Counter(_stratum(item) for members in groups.values() for item in members)
+    targets = {name: {stratum: fractions[name] * totals[stratum] for stratum in totals} for name in SPLITS}
     current = {name: Counter() for name in SPLITS}
     assignments = {}
     for key in keys:
         members = groups[key]
-        composition = Counter(item.label for item in members)
+        composition = Counter(_stratum(item) for item in members)
         candidates = [name for name in SPLITS if fractions[name] > 0]
         scores = np.array([_need(composition, targets[name], current[name], totals) for name in candidates])
         best = np.flatnonzero(scores == scores.max())
@@ -164,10 +166,14 @@ def _deal(groups: dict[str, list[VideoItem]], fractions: dict[str, float], seed:
     return assignments
 
 
+def _stratum(item: VideoItem) -> tuple[str, str]:
+    return (item.source or "", item.label)
+
+
 def _need(composition, target, current, totals) -> float:
-    """How much of a group's labels a split still lacks, relative to each class's size."""
+    """How much of a group's strata a split still lacks, relative to each stratum's size."""
     return sum(
-        count * (target[label] - current[label]) / totals[label] for label, count in composition.items()
+        count * (target[stratum] - current[stratum]) / totals[stratum] for stratum, count in composition.items()
     )
 
 

@@ -161,3 +161,51 @@ def test_the_cache_knows_where_the_face_sits_inside_a_crop_with_margin():
     )
     # At the frame's corner the margin is cut off on the top and left.
     assert face_in_crop((0, 100, 100, 0), 0.5, 1000, 1000, 150) == pytest.approx((0, 100, 100, 0))
+
+
+def test_it_reads_public_dataset_names_in_a_plain_folder(tmp_path):
+    touch(
+        tmp_path,
+        "real/ffpp_c23_original_033.mp4",
+        "real/ffpp_c40_original_actors_07__talking_against_wall.mp4",
+        "fake/ffpp_c23_Deepfakes_033_097.mp4",
+        "fake/ffpp_c23_Face2Face_097_033.mp4",
+        "fake/ffpp_c23_DeepFakeDetection_22_23__outside_talking__W9MT3Q5K.mp4",
+        "crops_fake/celebdf_facecrop_id0_id1_0005_segment_1.mp4",
+        "crops_fake/dfdc_part0_facecrop_0_aaqaifqrwn_0_0.mp4",
+        "crops_real/celebdf_facecrop_id21_0009_segment_1.mp4",
+        "fake/someone_elses_clip.mp4",
+    )
+    items = by_id(read_folder(tmp_path))
+    deepfake = items["fake/ffpp_c23_Deepfakes_033_097.mp4"]
+    assert (deepfake.source, deepfake.method) == ("ffpp", "Deepfakes")
+    assert deepfake.identities == ("ffpp:yt033", "ffpp:yt097")
+    # Same scene as original 033 (the target); 097's original is not in the folder.
+    assert deepfake.original == "real/ffpp_c23_original_033.mp4"
+    assert items["fake/ffpp_c23_Face2Face_097_033.mp4"].original is None
+    actors = items["fake/ffpp_c23_DeepFakeDetection_22_23__outside_talking__W9MT3Q5K.mp4"]
+    assert (actors.method, actors.identities) == ("DeepFakeDetection", ("ffpp:actor22", "ffpp:actor23"))
+    actor = items["real/ffpp_c40_original_actors_07__talking_against_wall.mp4"]
+    assert (actor.label, actor.method, actor.identities) == ("REAL", None, ("ffpp:actor07",))
+    celeb = items["crops_fake/celebdf_facecrop_id0_id1_0005_segment_1.mp4"]
+    assert (celeb.label, celeb.source, celeb.method) == ("FAKE", "celebdf", "Celeb-synthesis")
+    assert celeb.identities == ("celebdf:id0", "celebdf:id1")
+    assert items["crops_real/celebdf_facecrop_id21_0009_segment_1.mp4"].identities == ("celebdf:id21",)
+    dfdc = items["crops_fake/dfdc_part0_facecrop_0_aaqaifqrwn_0_0.mp4"]
+    assert (dfdc.label, dfdc.source, dfdc.method, dfdc.identities) == ("FAKE", "dfdc", "DFDC", ())
+    other = items["fake/someone_elses_clip.mp4"]
+    assert (other.source, other.method, other.identities) == ("fake", "fake", ())
+
+
+def test_it_recognises_a_folder_of_only_labelled_crop_folders(tmp_path):
+    touch(tmp_path, "crops_real/a.mp4", "crops_fake/b.mp4", "unlabelled/c.mp4")
+    assert detect_layout(tmp_path) == "folder"
+    assert {item.label for item in load_dataset(tmp_path).items} == {"REAL", "FAKE"}
+    assert len(load_dataset(tmp_path).items) == 2
+
+
+def test_merging_keeps_public_identities_shared_across_datasets(tmp_path):
+    touch(tmp_path, "a/real/ffpp_c23_original_033.mp4", "b/fake/ffpp_c23_Deepfakes_097_033.mp4", "b/real/x.mp4")
+    merged = by_id(merge([read_folder(tmp_path / "a"), read_folder(tmp_path / "b")]))
+    assert merged["a/real/ffpp_c23_original_033.mp4"].identities == ("ffpp:yt033",)
+    assert "ffpp:yt033" in merged["b/fake/ffpp_c23_Deepfakes_097_033.mp4"].identities

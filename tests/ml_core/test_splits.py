@@ -88,3 +88,24 @@ def test_it_writes_the_split_and_reuses_it(tmp_path):
     assert split_for(items, path, seed=99).assignments == split.assignments  # the file wins
     with pytest.raises(ValueError, match="does not assign"):
         split_for(items + [VideoItem("new.mp4", "/d/new.mp4", "REAL")], path)
+
+
+def test_it_gives_every_split_its_share_of_each_source():
+    # Source "crops" has only unnamed fakes (groups of one); "ffpp" has pairs of people who swap
+    # faces. Dealt by label alone, the small groups fill the fake quota of val and test and
+    # ffpp's fakes all land in train.
+    items = []
+    for pair in range(10):
+        a, b = f"p{2 * pair}", f"p{2 * pair + 1}"
+        for person, other in ((a, b), (b, a)):
+            items.append(VideoItem(f"real/{person}.mp4", "/r.mp4", "REAL", source="ffpp", identities=(person,)))
+            items.append(
+                VideoItem(f"fake/{person}_{other}.mp4", "/f.mp4", "FAKE", source="ffpp", identities=(person, other))
+            )
+    items += [VideoItem(f"crops/{i}.mp4", f"/c/{i}.mp4", "FAKE", source="crops") for i in range(20)]
+    split = make_split(items, val_fraction=0.2, test_fraction=0.2, seed=0)
+    per = Counter((split.assignments[item.video_id], item.source, item.label) for item in items)
+    for name in ("val", "test"):
+        assert per[(name, "ffpp", "FAKE")] >= 4
+        assert per[(name, "ffpp", "REAL")] >= 4
+        assert per[(name, "crops", "FAKE")] >= 3
