@@ -112,6 +112,13 @@ def get_args_parser(add_help=True):
         help="fakes to train on: the dataset's, self-blended ones made from its real videos, or both",
     )
     data.add_argument(
+        "--val-fakes",
+        default=None,
+        choices=("dataset", "self-blended", "both"),
+        help="fakes to validate (choose the best epoch) on; default: as --fakes. Self-blended fakes "
+        "alone do not tell whether a detector finds real deepfakes",
+    )
+    data.add_argument(
         "--sbi-blend-ratios",
         type=float,
         nargs="+",
@@ -132,6 +139,9 @@ def get_args_parser(add_help=True):
     model.add_argument("--feature-dim", type=int, default=None, help="tiny backbone only: feature width")
     model.add_argument("--hidden-size", type=int, default=None, help="LSTM width (default from the mode)")
     model.add_argument("--dropout", type=float, default=0.4)
+    model.add_argument(
+        "--image-size", type=int, default=None, help="face crop side the model sees (default from the mode)"
+    )
     model.add_argument(
         "--backbone-weights", default=None, help="local torchvision ResNeXt50 ImageNet state_dict"
     )
@@ -231,19 +241,20 @@ def build_samples(
 
 
 def paired_batches(samples: list[Sample], batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    """Shuffled batches that keep each real clip and its self-blended twin together.
+    """Shuffled batches that keep each real clip with its self-blended twin and its dataset fakes.
 
     As in the SBI paper, the detector then sees the same face with and without the blend in one
-    step, so it has to learn the blending traces rather than who is in the video.
+    step, so it has to learn the blending traces rather than who is in the video. A dataset fake
+    that names its original (FaceForensics++: the same scene with another face) joins that
+    original's unit for the same reason.
     """
-    units, index = [], 0
-    while index < len(samples):
-        twin = (
-            index + 1 < len(samples) and samples[index + 1].self_blended and not samples[index].self_blended
-        )
-        twin = twin and samples[index + 1].item.video_id == samples[index].item.video_id
-        units.append([index, index + 1] if twin else [index])
-        index += 2 if twin else 1
+    families: dict[tuple[str, int], list[int]] = {}
+    for index, sample in enumerate(samples):
+        family = sample.item.original or sample.item.video_id
+        families.setdefault((family, sample.repeat), []).append(index)
+    units = []
+    for members in families.values():
+        units.extend(members[i : i + batch_size] for i in range(0, len(members), batch_size))
     order = torch.randperm(len(units), generator=generator).tolist()
     batches, current = [], []
     for unit in order:
@@ -371,6 +382,8 @@ def build_config(args) -> DetectorConfig:
     overrides = {"dropout": args.dropout, "margin": args.margin, "face_boxes": "fast"}
     if args.hidden_size:
         overrides["hidden_size"] = args.hidden_size
+    if args.image_size:
+        overrides["image_size"] = args.image_size
     if args.backbone in ("tiny", "small"):
         if args.feature_dim and args.backbone == "tiny":
             overrides["feature_dim"] = args.feature_dim
@@ -648,7 +661,9 @@ def _train(args, run_dir: Path):
     train_items = [item for item in split.select(items, "train") if item.video_id in usable]
     val_items = [item for item in split.select(items, "val") if item.video_id in usable]
     train_samples = build_samples(train_items, args.fakes, args.repeats)
-    val_samples = build_samples(val_items, args.fakes, fakes_per_video=args.val_fakes_per_video)
+    val_samples = build_samples(
+        val_items, args.val_fakes or args.fakes, fakes_per_video=args.val_fakes_per_video
+    )
     if not train_samples or not val_samples:
         raise SystemExit(
             f"not enough usable videos: {len(train_samples)} training and {len(val_samples)} validation clips"

@@ -1,3 +1,5 @@
+from collections import Counter
+
 import json
 
 import numpy as np
@@ -205,3 +207,20 @@ def test_a_real_clip_and_its_twin_share_frames_and_differ_only_by_the_blend(data
     changed = np.any(real != fake, axis=-1)
     assert changed.any()
     assert changed.mean() < 0.9  # the background around the face is untouched
+
+
+def test_paired_batches_keep_a_dataset_fake_with_the_real_clip_it_was_made_from():
+    reals = [VideoItem(f"real/{i}.mp4", f"/{i}.mp4", "REAL") for i in range(6)]
+    fakes = [
+        VideoItem(f"fake/{i}_{m}.mp4", "/f.mp4", "FAKE", method=m, original=f"real/{i}.mp4")
+        for i in range(6)
+        for m in ("Deepfakes", "FaceSwap")
+    ]
+    samples = train.build_samples(fakes + reals, "both")
+    batches = train.paired_batches(samples, 8, torch.Generator().manual_seed(1))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(samples)))
+    for batch in batches:
+        assert len(batch) <= 8
+        families = Counter(samples[i].item.original or samples[i].item.video_id for i in batch)
+        # Each family (a real clip, its self-blended twin, its two fakes) is whole in its batch.
+        assert all(count == 4 for count in families.values())
