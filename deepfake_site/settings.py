@@ -153,6 +153,11 @@ DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", ("fast", "exact"))
 DETECTOR_HEARTBEAT_SECONDS = env_int("DETECTOR_HEARTBEAT_SECONDS", 10, minimum=1)
 DETECTOR_LEASE_SECONDS = env_int("DETECTOR_LEASE_SECONDS", max(60, 6 * DETECTOR_HEARTBEAT_SECONDS), minimum=2)
 DETECTOR_MAX_ATTEMPTS = env_int("DETECTOR_MAX_ATTEMPTS", 3, minimum=1)
+# The detector shipped with the project (models/default); `manage.py install_detector --default`
+# (run by `make run`) installs and activates it when no model is active. Empty: none.
+DETECTOR_DEFAULT_CHECKPOINT = env_str(
+    "DETECTOR_DEFAULT_CHECKPOINT", str(BASE_DIR / "models" / "default" / "detector.pt")
+)
 # Workers keep a local copy of each checkpoint here, keyed by SHA-256 (storage may be remote).
 DETECTOR_CACHE_DIR = Path(env_str("DETECTOR_CACHE_DIR", str(VAR_DIR / "detector-cache")))
 

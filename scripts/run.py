@@ -118,6 +118,8 @@ def main():
     try:
         env["CELERY_BROKER_URL"] = choose_broker(children)
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "1"], cwd=ROOT, env=env, check=True)
+        # The shipped model, unless the operator already chose one: verdicts with no manual step.
+        subprocess.run([PY, "manage.py", "install_detector", "--default"], cwd=ROOT, env=env, check=True)
         host = env.get("RUN_HOST", "127.0.0.1")
         port = free_port(int(env.get("RUN_PORT", "8000")))
         web = subprocess.Popen(
@@ -156,7 +158,7 @@ def main():
         log(f"web server: http://{host}:{port}/   (pid {web.pid}); health: http://{host}:{port}/healthz")
         log(f"celery worker: pid {worker.pid}, queues {queues}")
         log("create an admin user:      .venv/bin/python manage.py createsuperuser")
-        log("install a detector model:  .venv/bin/python manage.py install_detector PATH.pt --activate")
+        log("install another detector:  .venv/bin/python manage.py install_detector PATH.pt --activate")
         log("press Ctrl-C to stop everything")
         while True:
             for name, proc in children:

@@ -56,6 +56,37 @@ def test_install_detector_reports_a_bad_file_as_a_command_error(tmp_path):
     assert not DetectorModel.objects.exists()
 
 
+def test_install_detector_default_installs_and_activates_the_shipped_model(tmp_path, settings):
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(make_tiny_checkpoint(tmp_path / "shipped.pt"))
+    text = output_of("install_detector", "--default")
+    active = DetectorModel.objects.get(is_active=True)
+    assert "installed and activated the default detector" in text
+    assert active.notes == "shipped default"
+    # Run again (every `make run` does): nothing new, the same model stays active.
+    output_of("install_detector", "--default")
+    assert DetectorModel.objects.count() == 1
+
+
+def test_install_detector_default_never_replaces_the_operators_choice(tmp_path, settings):
+    chosen = make_tiny_checkpoint(tmp_path / "chosen.pt", seed=1)
+    output_of("install_detector", str(chosen), "--activate")
+    first = DetectorModel.objects.get()
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(make_tiny_checkpoint(tmp_path / "shipped.pt", seed=2))
+    text = output_of("install_detector", "--default")
+    assert "is not installed over it" in text
+    assert DetectorModel.objects.count() == 1
+    assert DetectorModel.objects.get(is_active=True).pk == first.pk
+
+
+def test_install_detector_default_explains_a_missing_file_and_an_empty_setting(tmp_path, settings):
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(tmp_path / "absent.pt")
+    with pytest.raises(CommandError, match="absent.pt does not exist"):
+        call_command("install_detector", "--default")
+    settings.DETECTOR_DEFAULT_CHECKPOINT = ""
+    assert "no default detector configured" in output_of("install_detector", "--default")
+    assert not DetectorModel.objects.exists()
+
+
 def test_requeue_stuck_resends_jobs_that_never_reached_the_broker(tmp_path, sent):
     install_tiny_model(tmp_path)
     submission = stored_submission(make_user(), face_video(tmp_path))

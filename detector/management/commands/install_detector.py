@@ -1,6 +1,15 @@
-"""manage.py install_detector PATH [--activate]: validate a checkpoint and add it to the model store."""
+"""manage.py install_detector PATH [--activate]: validate a checkpoint and add it to the model store.
 
+manage.py install_detector --default: the model shipped with the project (DETECTOR_DEFAULT_CHECKPOINT),
+installed and activated only when no model is active, so an operator's choice is never replaced.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from detector.models import DetectorModel
 
 from detector.registry import activate_detector, install_checkpoint
 
@@ -12,7 +21,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help="checkpoint file (.pt)")
+        parser.add_argument("path", nargs="?", help="checkpoint file (.pt)")
+        parser.add_argument(
+            "--default",
+            action="store_true",
+            help="the shipped model (DETECTOR_DEFAULT_CHECKPOINT), activated only when none is active",
+        )
         parser.add_argument("--activate", action="store_true", help="make it the active model")
         parser.add_argument("--name", help="display name (default: from the checkpoint)")
         parser.add_argument("--notes", default="", help="free text shown in the admin")
@@ -20,6 +34,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from ml_core.errors import CheckpointError
 
+        if options["default"]:
+            return self._install_default(options)
+        if not options["path"]:
+            raise CommandError("give a checkpoint file, or --default for the shipped model")
         try:
             detector = install_checkpoint(options["path"], name=options["name"], notes=options["notes"])
         except CheckpointError as exc:
@@ -37,3 +55,23 @@ class Command(BaseCommand):
         metrics = {k: v for k, v in detector.metrics.items() if k != "kind"}
         write(f"  metrics:         {metrics or 'none recorded'}")
         write(f"  active:          {'yes' if detector.is_active else 'no (use --activate)'}")
+
+    def _install_default(self, options):
+        from ml_core.errors import CheckpointError
+
+        path = settings.DETECTOR_DEFAULT_CHECKPOINT
+        if not path:
+            self.stdout.write("no default detector configured (DETECTOR_DEFAULT_CHECKPOINT is empty)")
+            return
+        if not Path(path).is_file():
+            raise CommandError(f"DETECTOR_DEFAULT_CHECKPOINT: {path} does not exist")
+        active = DetectorModel.objects.filter(is_active=True).first()
+        if active is not None:
+            self.stdout.write(f"active detector: {active.name} (the default is not installed over it)")
+            return
+        try:
+            detector = install_checkpoint(path, name=options["name"], notes=options["notes"] or "shipped default")
+        except CheckpointError as exc:
+            raise CommandError(str(exc)) from exc
+        activate_detector(detector)
+        self.stdout.write(f"installed and activated the default detector {detector.name} ({detector.sha256[:12]})")
