@@ -173,7 +173,8 @@ def _stratum(item: VideoItem) -> tuple[str, str]:
 def _need(composition, target, current, totals) -> float:
     """How much of a group's strata a split still lacks, relative to each stratum's size."""
     return sum(
-        count * (target[stratum] - current[stratum]) / totals[stratum] for stratum, count in composition.items()
+        count * (target[stratum] - current[stratum]) / totals[stratum]
+        for stratum, count in composition.items()
     )
 
 

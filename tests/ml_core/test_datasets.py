@@ -205,7 +205,9 @@ def test_it_recognises_a_folder_of_only_labelled_crop_folders(tmp_path):
 
 
 def test_merging_keeps_public_identities_shared_across_datasets(tmp_path):
-    touch(tmp_path, "a/real/ffpp_c23_original_033.mp4", "b/fake/ffpp_c23_Deepfakes_097_033.mp4", "b/real/x.mp4")
+    touch(
+        tmp_path, "a/real/ffpp_c23_original_033.mp4", "b/fake/ffpp_c23_Deepfakes_097_033.mp4", "b/real/x.mp4"
+    )
     merged = by_id(merge([read_folder(tmp_path / "a"), read_folder(tmp_path / "b")]))
     assert merged["a/real/ffpp_c23_original_033.mp4"].identities == ("ffpp:yt033",)
     assert "ffpp:yt033" in merged["b/fake/ffpp_c23_Deepfakes_097_033.mp4"].identities

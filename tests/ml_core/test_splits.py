@@ -98,9 +98,13 @@ def test_it_gives_every_split_its_share_of_each_source():
     for pair in range(10):
         a, b = f"p{2 * pair}", f"p{2 * pair + 1}"
         for person, other in ((a, b), (b, a)):
-            items.append(VideoItem(f"real/{person}.mp4", "/r.mp4", "REAL", source="ffpp", identities=(person,)))
             items.append(
-                VideoItem(f"fake/{person}_{other}.mp4", "/f.mp4", "FAKE", source="ffpp", identities=(person, other))
+                VideoItem(f"real/{person}.mp4", "/r.mp4", "REAL", source="ffpp", identities=(person,))
+            )
+            items.append(
+                VideoItem(
+                    f"fake/{person}_{other}.mp4", "/f.mp4", "FAKE", source="ffpp", identities=(person, other)
+                )
             )
     items += [VideoItem(f"crops/{i}.mp4", f"/c/{i}.mp4", "FAKE", source="crops") for i in range(20)]
     split = make_split(items, val_fraction=0.2, test_fraction=0.2, seed=0)

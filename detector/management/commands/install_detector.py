@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from detector.models import DetectorModel
-
 from detector.registry import activate_detector, install_checkpoint
 
 
@@ -70,8 +69,12 @@ class Command(BaseCommand):
             self.stdout.write(f"active detector: {active.name} (the default is not installed over it)")
             return
         try:
-            detector = install_checkpoint(path, name=options["name"], notes=options["notes"] or "shipped default")
+            detector = install_checkpoint(
+                path, name=options["name"], notes=options["notes"] or "shipped default"
+            )
         except CheckpointError as exc:
             raise CommandError(str(exc)) from exc
         activate_detector(detector)
-        self.stdout.write(f"installed and activated the default detector {detector.name} ({detector.sha256[:12]})")
+        self.stdout.write(
+            f"installed and activated the default detector {detector.name} ({detector.sha256[:12]})"
+        )
