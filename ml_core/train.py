@@ -135,7 +135,9 @@ def get_args_parser(add_help=True):
     model.add_argument(
         "--mode", default="native", choices=("native", "reference"), help="native: LSTM over frames"
     )
-    model.add_argument("--backbone", default="resnext50_32x4d", choices=("resnext50_32x4d", "small", "tiny"))
+    model.add_argument(
+        "--backbone", default="resnext50_32x4d", choices=("resnext50_32x4d", "small", "residual", "tiny")
+    )
     model.add_argument("--feature-dim", type=int, default=None, help="tiny backbone only: feature width")
     model.add_argument("--hidden-size", type=int, default=None, help="LSTM width (default from the mode)")
     model.add_argument("--dropout", type=float, default=0.4)
@@ -384,12 +386,17 @@ def build_config(args) -> DetectorConfig:
         overrides["hidden_size"] = args.hidden_size
     if args.image_size:
         overrides["image_size"] = args.image_size
-    if args.backbone in ("tiny", "small"):
+    if args.backbone in ("tiny", "small", "residual"):
         if args.feature_dim and args.backbone == "tiny":
             overrides["feature_dim"] = args.feature_dim
         if args.mode == "reference":
             overrides.update(temporal="reference", lstm_bias=False)
-        build = DetectorConfig.tiny if args.backbone == "tiny" else DetectorConfig.small
+        build = {
+            "tiny": DetectorConfig.tiny,
+            "small": DetectorConfig.small,
+            "residual": DetectorConfig.residual,
+        }
+        build = build[args.backbone]
         return build(sequence_length=length, **overrides)
     if args.mode == "reference":
         return DetectorConfig.reference(sequence_length=length, **overrides)
