@@ -30,6 +30,10 @@ class AugmentConfig:
 
 
 NO_AUGMENTATION = AugmentConfig(flip=0, colour=0, compression=0, blur=0)
+# Mirror and colour only. Blur and recompression erase the high-frequency traces the residual
+# backbone looks for (measured: with them it stayed at chance; see models/default/MODEL_CARD.md).
+LIGHT_AUGMENTATION = AugmentConfig(compression=0, blur=0)
+PRESETS = {"full": AugmentConfig(), "light": LIGHT_AUGMENTATION, "none": NO_AUGMENTATION}
 
 
 def augment_clip(frames: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ml_core import metrics
-from ml_core.augment import NO_AUGMENTATION, AugmentConfig, augment_clip
+from ml_core.augment import NO_AUGMENTATION, PRESETS, AugmentConfig, augment_clip
 from ml_core.cache import CacheConfig, VideoCache
 from ml_core.checkpoints import atomic_save, load_checkpoint, save_checkpoint
 from ml_core.datasets import VideoItem, load_dataset, merge
@@ -173,7 +173,13 @@ def get_args_parser(add_help=True):
         default=0.0,
         help="weight of a per-frame loss added to the video loss (more signal per step on small data)",
     )
-    train.add_argument("--no-augment", action="store_true")
+    train.add_argument(
+        "--augment",
+        default="full",
+        choices=tuple(PRESETS),
+        help="full: mirror, colour, blur, recompression; light: mirror and colour; none",
+    )
+    train.add_argument("--no-augment", action="store_true", help="same as --augment none")
     train.add_argument(
         "--amp", default="auto", choices=("auto", "on", "off"), help="mixed precision (CUDA only)"
     )
@@ -675,7 +681,7 @@ def _train(args, run_dir: Path):
         raise SystemExit(
             f"not enough usable videos: {len(train_samples)} training and {len(val_samples)} validation clips"
         )
-    augment = NO_AUGMENTATION if args.no_augment else AugmentConfig()
+    augment = PRESETS["none" if args.no_augment else args.augment]
     sbi_config = sbi_config_from(args)
     train_set = ClipDataset(
         train_samples,
