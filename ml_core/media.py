@@ -5,7 +5,8 @@
 
 Frames are sampled across the whole video (or the first N, for parity with the reference
 app), decoded one at a time (ml_core.video), faces detected at a reduced, pyramid-aligned
-scale and linked into identities (ml_core.faces). A frame where a person's face was not found
+scale (HOG, then MTCNN where HOG sees nobody; dark frames equalised for detection only)
+and linked into identities (ml_core.faces). A frame where a person's face was not found
 is reported as missing for that person; nothing ever falls back to the whole frame.
 """
 
@@ -339,7 +340,9 @@ class _FaceFinder:
     Whole-frame scans at the working scale (finer while small faces are about), every
     `full_scan_every` frames and whenever a face is not found near its last place; searches
     near each face's last place in between; a finer retry when a frame shows nobody, a closer
-    look for someone seen in the last two samples and missing now; exact boxes if asked for.
+    look for someone seen in the last two samples and missing now; with "hog+mtcnn", MTCNN
+    where HOG still sees nobody or that closer look failed; exact boxes if asked for. Dark or
+    flat frames are scanned equalised.
     """
 
     def __init__(self, config, base_scale):
