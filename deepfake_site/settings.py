@@ -148,6 +148,11 @@ DETECTOR_EXPLAIN = env_bool("DETECTOR_EXPLAIN", True)
 # Face boxes: "" = what the active checkpoint asks for (reference checkpoints: exact, i.e. the
 # boxes of full-resolution HOG they were trained on; ours: fast), or force "fast" / "exact".
 DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", ("fast", "exact"))
+# Face detector for fast boxes: HOG, then MTCNN where HOG sees nobody (dark, small, turned faces).
+# Exact boxes (reference checkpoints) always use HOG alone.
+DETECTOR_FACE_DETECTOR = env_choice(
+    "DETECTOR_FACE_DETECTOR", "hog+mtcnn", ("hog+mtcnn", "hog", "mtcnn", "cnn")
+)
 # A running job refreshes its heartbeat this often; a job whose heartbeat is older than the
 # lease is presumed dead and may be taken over; a job that killed its worker this many times fails.
 DETECTOR_HEARTBEAT_SECONDS = env_int("DETECTOR_HEARTBEAT_SECONDS", 10, minimum=1)

@@ -296,7 +296,9 @@ class AnalysisJob:
         self.stage(Stage.FINDING_FACES)
 
         started = time.perf_counter()
-        overrides = {"boxes": settings.DETECTOR_FACE_BOXES} if settings.DETECTOR_FACE_BOXES else {}
+        overrides = {"detector": settings.DETECTOR_FACE_DETECTOR}
+        if settings.DETECTOR_FACE_BOXES:
+            overrides["boxes"] = settings.DETECTOR_FACE_BOXES
         config = predictor.extract_config(
             submission.frames_requested, max_duration=float(settings.UPLOAD_MAX_SECONDS), **overrides
         )
@@ -413,6 +415,9 @@ class AnalysisJob:
             "frames_requested": submission.frames_requested,
             "frames_sampled": len(extraction.frames),
             "face_boxes": "exact" if extraction.stats.get("exact_boxes") is not None else "fast",
+            "face_detector": extraction.config.detector,
+            "contrast": extraction.config.contrast,
+            "main_face_from_mtcnn": extraction.stats.get("main_face_from_mtcnn", 0),
             "missing_frames": extraction.missing_frames(),
             "warnings": list(extraction.warnings),
             "main_identity": prediction.main_identity,

@@ -3,6 +3,8 @@
     python -m ml_core.bench VIDEO... --frames 20 [--boxes fast|exact] [--iou] [--repeats 3] [--json F]
     python -m ml_core.bench --make-clip SRC DST --seconds 45     # loop a clip into a longer one
     python -m ml_core.bench --inference ...                      # model benchmark (ml_core.bench_inference)
+    python -m ml_core.bench FOLDER... --detectors hog hog+mtcnn --one-process --reference-clips 6
+                                         # face detectors side by side on every clip of the folders
 
 Each (pipeline, video) runs in its own subprocess so peak memory (ru_maxrss, which counts
 FFmpeg's and dlib's C allocations that tracemalloc misses) belongs to that run alone. Libraries
@@ -16,6 +18,13 @@ display crops (with 40 px padding); a frame with no face is used whole.
 --iou also runs full-resolution HOG (what the reference checkpoints' crops came from) on our
 sampled frames and reports the IoU between its boxes and ours. --boxes picks our boxes: "fast"
 (the default for our own checkpoints) or "exact" (what reference checkpoints get).
+
+--detectors compares face detectors (DETECTOR[:CONTRAST], e.g. hog:off hog+mtcnn) on every clip
+of the given files and folders (recursive): per clip the frames sampled, the frames where the
+main face was found and the time; per folder the share of frames with the main face and the
+clips where it is found in at least 95% of them. The reference pipeline (minutes per HD clip)
+runs on --reference-clips of the 720p-and-larger clips only. --one-process runs everything in
+this process (no per-run peak memory, but no ~6 s start per run: 400 runs take minutes, not hours).
 """
 
 import argparse
@@ -48,6 +57,87 @@ def _warm_up():
     _hog()
     _encoder()
     hog_exact.available()  # the single-level detector region searches and exact boxes use
+
+
+def _warm_up_mtcnn():
+    from ml_core.faces import _mtcnn
+
+    _mtcnn()
+
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+
+
+def expand_videos(paths):
+    """(video, the folder or file it was named by) for files, and for every video under folders."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += [(p, path) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES]
+        else:
+            found.append((path, path))
+    return found
+
+
+def parse_detector(spec):
+    """ "hog+mtcnn" or "hog:off" -> (detector, contrast)."""
+    from ml_core.media import CONTRASTS, DETECTORS
+
+    detector, _, contrast = spec.partition(":")
+    contrast = contrast or "auto"
+    if detector not in DETECTORS or contrast not in CONTRASTS:
+        raise argparse.ArgumentTypeError(
+            f"{spec!r}: use DETECTOR[:CONTRAST] with {DETECTORS} and {CONTRASTS}"
+        )
+    return detector, contrast
+
+
+def fit_mtcnn(videos, frames=5):
+    """Pairs of (HOG box, MTCNN box) where both find one face, the same one; the MTCNN_TO_HOG fit."""
+    import cv2
+
+    from ml_core.faces import _mtcnn_found, aligned_scale, detect, fit_mtcnn_to_hog, iou, resized
+    from ml_core.video import iter_frames, probe
+
+    pairs = []
+    for video, _ in videos:
+        info = probe(video)
+        scale = aligned_scale(info.width, info.height, 800)
+        for decoded in iter_frames(video, max(10, frames)):
+            hog = detect(decoded.image, scale, "hog")
+            found = _mtcnn_found(cv2.cvtColor(resized(decoded.image, scale), cv2.COLOR_BGR2RGB))
+            if len(hog) != 1 or len(found) != 1:
+                continue
+            x1, y1, x2, y2 = (float(v) / scale for v in found[0][0])
+            if iou(hog[0].box, (y1, x2, y2, x1)) >= 0.3:
+                pairs.append((hog[0].box, (x1, y1, x2, y2)))
+    return len(pairs), fit_mtcnn_to_hog(pairs) if pairs else None
+
+
+def run_detector(path, frames, detector, contrast):
+    """One extraction with `detector`: frames sampled, frames with the main face, seconds."""
+    from ml_core.errors import MlCoreError
+    from ml_core.media import ExtractConfig, extract_faces
+
+    started = time.perf_counter()
+    try:
+        extraction = extract_faces(path, ExtractConfig(frames=frames, detector=detector, contrast=contrast))
+    except MlCoreError as exc:
+        # No face at all: every requested frame counts as missed (the sampler's count is not known).
+        return {
+            "sampled": frames,
+            "main_found": 0,
+            "seconds": time.perf_counter() - started,
+            "error": exc.code,
+        }
+    return {
+        "sampled": len(extraction.frames),
+        "main_found": len(extraction.track()),
+        "seconds": extraction.timings["total"],
+        "identities": [i.frame_count for i in extraction.identities],
+        "from_mtcnn": extraction.stats.get("main_face_from_mtcnn", 0),
+        "equalised": extraction.stats.get("equalised_frames", 0),
+    }
 
 
 def run_ours(path, frames, strategy="uniform", boxes="fast"):
@@ -158,9 +248,13 @@ def run_iou(path, frames, boxes="fast"):
 
 def _worker(args):
     _warm_up()
+    if args.detectors and "mtcnn" in args.detectors[0][0]:
+        _warm_up_mtcnn()
     baseline = current_rss_mb()
     try:
-        if args.worker == "ours":
+        if args.worker == "detector":
+            result = run_detector(args.videos[0], args.frames, *args.detectors[0])
+        elif args.worker == "ours":
             result = run_ours(args.videos[0], args.frames, boxes=args.boxes)
         elif args.worker == "reference":
             result = run_reference(args.videos[0], args.frames, args.reference_max_gb)
@@ -174,9 +268,11 @@ def _worker(args):
     return 0
 
 
-def _spawn(kind, video, args):
+def _spawn(kind, video, args, spec=None):
     cmd = [sys.executable, "-m", "ml_core.bench", "--worker", kind, str(video), "--frames", str(args.frames)]
     cmd += ["--reference-max-gb", str(args.reference_max_gb), "--boxes", args.boxes]
+    if spec:
+        cmd += ["--detectors", ":".join(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -255,10 +351,29 @@ def get_args_parser():
         default="fast",
         help="our face boxes: fast, or exactly full-resolution HOG's (ml_core.hog_exact)",
     )
+    parser.add_argument(
+        "--detectors",
+        nargs="+",
+        type=parse_detector,
+        metavar="DETECTOR[:CONTRAST]",
+        help="compare these face detectors on every clip (e.g. hog hog+mtcnn, hog:off)",
+    )
+    parser.add_argument(
+        "--reference-clips",
+        type=int,
+        default=3,
+        help="with --detectors: the reference pipeline runs on this many 1080p and this many 720p clips",
+    )
+    parser.add_argument(
+        "--fit-mtcnn", action="store_true", help="fit MTCNN_TO_HOG (ml_core.faces) on these clips"
+    )
+    parser.add_argument(
+        "--one-process", action="store_true", help="run everything in this process (no per-run peak memory)"
+    )
     parser.add_argument("--json", type=Path, help="also write all results here")
     parser.add_argument("--make-clip", nargs=2, metavar=("SRC", "DST"))
     parser.add_argument("--seconds", type=float, default=45.0)
-    parser.add_argument("--worker", choices=("ours", "reference", "iou"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("ours", "reference", "iou", "detector"), help=argparse.SUPPRESS)
     return parser
 
 
@@ -273,6 +388,12 @@ def main(argv=None):
         return _worker(args)
     if args.make_clip:
         print(make_clip(*args.make_clip, seconds=args.seconds))
+        return 0
+    if args.detectors:
+        return compare_detectors(args)
+    if args.fit_mtcnn:
+        count, mapping = fit_mtcnn(expand_videos(args.videos))
+        print(f"{count} pairs: MTCNN_TO_HOG = {mapping}")
         return 0
     pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip()]
     results, all_ious = [], []
@@ -291,6 +412,120 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _reference_set(videos, sizes, per_class):
+    """`per_class` 1080p-class and 720p-class clips, spread evenly over the sorted list."""
+    chosen = set()
+    for low, high in ((1000, 10**6), (700, 1000)):
+        hd = [v for v, _ in videos if low <= min(sizes[v]) < high]
+        if hd and per_class > 0:
+            step = len(hd) / min(per_class, len(hd))
+            chosen.update(hd[int(i * step)] for i in range(min(per_class, len(hd))))
+    return chosen
+
+
+def compare_detectors(args):
+    from ml_core.video import probe
+
+    specs = [tuple(spec) for spec in args.detectors]
+    names = [f"{d}:{c}" for d, c in specs]
+    videos = expand_videos(args.videos)
+    sizes = {}
+    for video, _ in videos:
+        try:
+            info = probe(video)
+            sizes[video] = (info.width, info.height)
+        except Exception:  # an unreadable clip is reported by the runs themselves
+            sizes[video] = (0, 0)
+    reference = (
+        _reference_set(videos, sizes, args.reference_clips) if "reference" in args.pipelines else set()
+    )
+    if args.one_process:
+        _warm_up()
+        if any("mtcnn" in d for d, _ in specs):
+            _warm_up_mtcnn()
+    print(f"{len(videos)} clips, {args.frames} frames each; detectors {', '.join(names)}", flush=True)
+    rows = []
+    for video, root in videos:
+        row = {"video": str(video), "folder": str(root), "size": list(sizes[video])}
+        for name, spec in zip(names, specs):
+            if args.one_process:
+                row[name] = run_detector(video, args.frames, *spec)
+            else:
+                row[name] = _spawn("detector", video, args, spec)
+        if video in reference:
+            if args.one_process:
+                row["reference"] = run_reference(video, args.frames, args.reference_max_gb)
+            else:
+                row["reference"] = _spawn("reference", video, args)
+        rows.append(row)
+        _print_detector_row(row, names)
+    _print_detector_summary(rows, names)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def _found(result):
+    return result.get("main_found", 0), result.get("sampled", 0)
+
+
+def _print_detector_row(row, names):
+    width, height = row["size"]
+    parts = [f"{Path(row['video']).name} ({width}x{height})"]
+    for name in names:
+        result = row[name]
+        found, sampled = _found(result)
+        extra = f" [{result['error']}]" if "error" in result else ""
+        if result.get("from_mtcnn"):
+            extra += f" {result['from_mtcnn']} by MTCNN"
+        if result.get("equalised"):
+            extra += f" {result['equalised']} equalised"
+        parts.append(
+            f"{name:>15} main face {found:3d}/{sampled:<3d} {result.get('seconds', 0):6.2f} s{extra}"
+        )
+    if "reference" in row:
+        ref = row["reference"].get("stages", {}).get("total")
+        ratios = " ".join(
+            f"{name} {ref / max(row[name].get('seconds', 0), 1e-6):.1f}x" for name in names if ref is not None
+        )
+        parts.append(
+            f"{'reference':>15} {ref if ref is not None else row['reference']} s; speed ratio {ratios}"
+        )
+    print("\n  ".join(parts), flush=True)
+
+
+def _print_detector_summary(rows, names):
+    for folder in sorted({row["folder"] for row in rows}):
+        group = [row for row in rows if row["folder"] == folder]
+        print(f"\n{folder}: {len(group)} clips")
+        for name in names:
+            found = sum(_found(row[name])[0] for row in group)
+            sampled = sum(_found(row[name])[1] for row in group)
+            good = [row for row in group if _found(row[name])[0] >= 0.95 * max(_found(row[name])[1], 1)]
+            seconds = [row[name].get("seconds", 0) for row in group]
+            hd = [row[name].get("seconds", 0) for row in group if min(row["size"]) >= 700]
+            print(
+                f"  {name:>15}: main face in {found}/{sampled} sampled frames "
+                f"({100 * found / max(sampled, 1):.1f}%), clips >= 95%: {len(good)}/{len(group)}; "
+                f"median {np.median(seconds):.2f} s per clip"
+                + (f", 720p+ median {np.median(hd):.2f} s (max {max(hd):.2f})" if hd else "")
+            )
+            for row in group:
+                if row not in good:
+                    found, sampled = _found(row[name])
+                    print(f"      below 95%: {Path(row['video']).name} {found}/{sampled}")
+    timed = [row for row in rows if "stages" in row.get("reference", {})]
+    for name in names:
+        ratios = [
+            row["reference"]["stages"]["total"] / max(row[name].get("seconds", 0), 1e-6) for row in timed
+        ]
+        if ratios:
+            print(
+                f"speed ratio reference/{name} on {len(ratios)} 720p-1080p clips: "
+                f"min {min(ratios):.1f}x, median {float(np.median(ratios)):.1f}x"
+            )
 
 
 def _print_row(row):

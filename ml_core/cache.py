@@ -3,7 +3,7 @@
 Layout, one folder per extraction setting (so changing --frames or the margin never mixes
 crops made differently):
 
-    CACHE_DIR/<f20-uniform-hog-m0.00-s112>/index.json     # config + one entry per video
+    CACHE_DIR/<f20-uniform-hog+mtcnn-cauto-m0.00-s112>/index.json   # config + one entry per video
     CACHE_DIR/<...>/crops/<key>.npz                        # per video, uncompressed:
         crops          (T, S, S, 3) uint8 BGR  (the main identity's face in each sampled frame)
         frame_indices  (T,) int64               (frame numbers in the video)
@@ -40,14 +40,16 @@ INDEX_VERSION = 2
 class CacheConfig:
     frames: int = 20
     strategy: str = "uniform"
-    detector: str = "hog"
+    detector: str = "hog+mtcnn"
+    contrast: str = "auto"
     margin: float = 0.0
     crop_size: int = 112
     landmarks: bool = True
 
     @property
     def folder_name(self) -> str:
-        name = f"f{self.frames}-{self.strategy}-{self.detector}-m{self.margin:.2f}-s{self.crop_size}"
+        name = f"f{self.frames}-{self.strategy}-{self.detector}-c{self.contrast}"
+        name += f"-m{self.margin:.2f}-s{self.crop_size}"
         return name + ("" if self.landmarks else "-nolm")
 
     def to_dict(self):
@@ -116,6 +118,7 @@ def cache_one(path: str, out_file: str, config: dict) -> dict:
                 frames=cfg.frames,
                 strategy=cfg.strategy,
                 detector=cfg.detector,
+                contrast=cfg.contrast,
                 margin=cfg.margin,
                 crop_size=cfg.crop_size,
             ),

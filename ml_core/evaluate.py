@@ -27,6 +27,7 @@ from ml_core import metrics
 from ml_core.cache import CacheConfig, VideoCache
 from ml_core.checkpoints import load_checkpoint
 from ml_core.datasets import merge
+from ml_core.media import DETECTORS
 from ml_core.splits import load_split
 from ml_core.train import Amp, ClipDataset, build_samples, load_data, sbi_config_from
 from ml_core.train import evaluate as evaluate_clips
@@ -63,7 +64,7 @@ def get_args_parser(add_help=True):
     parser.add_argument("--cache-dir", default=None, help="face crop cache (default REPORT_DIR/cache)")
     parser.add_argument("--cache-frames", type=int, default=None, help="frames cached per video (default 20)")
     parser.add_argument("--cache-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--detector", default="hog", choices=("hog", "cnn"))
+    parser.add_argument("--detector", default="hog+mtcnn", choices=DETECTORS)
     parser.add_argument(
         "--fakes-per-video",
         type=int,

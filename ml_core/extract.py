@@ -1,6 +1,7 @@
 """Extract the face crops the model would see, and report how they were found.
 
     python -m ml_core.extract VIDEO --frames 20 [--strategy uniform|first-n] [--out DIR] [--json]
+        [--detector hog+mtcnn|hog|mtcnn|cnn] [--contrast auto|off]
 
 Writes crops as JPEG (DIR/identity_<id>/frame_<index>.jpg) and prints a JSON report: probe,
 sampled indices and timestamps, boxes, identities, missing frames, per-stage timings and
@@ -16,7 +17,7 @@ from pathlib import Path
 import cv2
 
 from ml_core.errors import MlCoreError
-from ml_core.media import ExtractConfig, extract_faces
+from ml_core.media import CONTRASTS, DETECTORS, ExtractConfig, extract_faces
 
 
 def get_args_parser():
@@ -24,7 +25,18 @@ def get_args_parser():
     parser.add_argument("video")
     parser.add_argument("--frames", type=int, default=20, help="frames to sample (10..100)")
     parser.add_argument("--strategy", choices=("uniform", "first-n"), default="uniform")
-    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=None,
+        help="face detector (default hog+mtcnn; with --boxes exact, hog)",
+    )
+    parser.add_argument(
+        "--contrast",
+        choices=CONTRASTS,
+        default=None,
+        help="equalise dark or flat frames for the detector only (default auto; with --boxes exact, off)",
+    )
     parser.add_argument("--margin", type=float, default=0.0, help="box fraction added on each side")
     parser.add_argument("--crop-size", type=int, default=112)
     parser.add_argument("--work-max-side", type=int, default=ExtractConfig.work_max_side)
@@ -69,6 +81,7 @@ def main(argv=None):
             frames=args.frames,
             strategy=args.strategy,
             detector=args.detector,
+            contrast=args.contrast,
             margin=args.margin,
             crop_size=args.crop_size,
             work_max_side=args.work_max_side,

@@ -297,7 +297,7 @@ class Predictor:
         return predictions
 
     def extract_config(self, frames=None, **extract_kwargs):
-        from ml_core.media import ExtractConfig
+        from ml_core.media import EXACT_BOXES, ExtractConfig
 
         values = {
             "frames": frames or self.config.sequence_length,
@@ -306,6 +306,10 @@ class Predictor:
             "boxes": self.config.face_boxes,
         }
         values.update(extract_kwargs)
+        if values["boxes"] == "exact":
+            # Only HOG on the frame as decoded gives the boxes reference checkpoints were trained
+            # on; whatever detector was asked for, they keep it.
+            values.update(EXACT_BOXES)
         return ExtractConfig(**values)
 
     def predict_video(self, path, frames=None, explain=False, **extract_kwargs):

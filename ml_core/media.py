@@ -5,7 +5,8 @@
 
 Frames are sampled across the whole video (or the first N, for parity with the reference
 app), decoded one at a time (ml_core.video), faces detected at a reduced, pyramid-aligned
-scale and linked into identities (ml_core.faces). A frame where a person's face was not found
+scale (HOG, then MTCNN where HOG sees nobody; dark frames equalised for detection only)
+and linked into identities (ml_core.faces). A frame where a person's face was not found
 is reported as missing for that person; nothing ever falls back to the whole frame.
 """
 
@@ -29,6 +30,7 @@ from ml_core.faces import (
     clamp_box,
     close_look,
     detect,
+    detection_copy,
     finer_scale,
     found_at_finest_level,
     iou,
@@ -53,13 +55,24 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MIN_FRAMES, MAX_FRAMES = 10, 100
+DETECTORS = ("hog+mtcnn", "hog", "mtcnn", "cnn")
+CONTRASTS = ("auto", "off")
+# What the reference checkpoints were trained on: full-resolution HOG's boxes on the frame as is.
+EXACT_BOXES = {"boxes": "exact", "detector": "hog", "contrast": "off"}
 
 
 @dataclass
 class ExtractConfig:
     frames: int = 20
     strategy: str = "uniform"  # "uniform" across the whole video | "first-n" like the reference app
-    detector: str = "hog"  # "hog" | "cnn" (dlib's MMOD CNN, slow on CPU)
+    # "hog+mtcnn": HOG, then MTCNN on frames where HOG found nobody or lost someone seen just
+    # before (dark, small, turned faces); "hog" alone (what exact boxes reproduce); "mtcnn"
+    # alone; "cnn" (dlib's MMOD CNN, minutes per clip on CPU). None: "hog+mtcnn", or "hog"
+    # with exact boxes.
+    detector: str | None = None
+    # "auto": dark or flat frames are equalised on the copy the detector scans (never the crops);
+    # "off": the detector scans the frame as decoded. None: "auto", or "off" with exact boxes.
+    contrast: str | None = None
     margin: float = 0.0  # fraction of the box's width/height added on each side; 0 = tight (reference)
     crop_size: int = 112
     max_duration: float | None = None  # seconds; VideoTooLong beyond
@@ -80,18 +93,27 @@ class ExtractConfig:
     boxes: str = "fast"
 
     def __post_init__(self):
+        exact = self.boxes == "exact"
+        if self.detector is None:
+            self.detector = "hog" if exact else "hog+mtcnn"
+        if self.contrast is None:
+            self.contrast = "off" if exact else "auto"
         if not MIN_FRAMES <= self.frames <= MAX_FRAMES:
             raise ValueError(f"frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {self.frames}")
         if self.strategy not in ("uniform", "first-n"):
             raise ValueError(f"strategy must be 'uniform' or 'first-n', got {self.strategy!r}")
-        if self.detector not in ("hog", "cnn"):
-            raise ValueError(f"detector must be 'hog' or 'cnn', got {self.detector!r}")
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        if self.contrast not in CONTRASTS:
+            raise ValueError(f"contrast must be 'auto' or 'off', got {self.contrast!r}")
         if not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be between 0 and 1, got {self.margin}")
         if self.boxes not in ("fast", "exact"):
             raise ValueError(f"boxes must be 'fast' or 'exact', got {self.boxes!r}")
-        if self.boxes == "exact" and self.detector != "hog":
-            raise ValueError("exact boxes reproduce the HOG detector; use detector='hog'")
+        if self.boxes == "exact" and (self.detector != "hog" or self.contrast != "off"):
+            raise ValueError(
+                "exact boxes reproduce HOG on the frame as decoded; use detector='hog' and contrast='off'"
+            )
         if self.full_scan_every < 1:
             raise ValueError(f"full_scan_every must be >= 1, got {self.full_scan_every}")
         if self.crop_size < 8 or self.work_max_side < 64:
@@ -104,10 +126,11 @@ class ExtractConfig:
 @dataclass
 class Face:
     box: tuple[int, int, int, int]  # (top, right, bottom, left), full-resolution upright frame, clamped
-    confidence: float  # detector score (HOG: SVM margin, > 0; CNN: MMOD confidence)
+    confidence: float  # detector score (HOG: SVM margin, > 0; CNN: MMOD confidence; MTCNN: probability)
     identity: int
     crop: np.ndarray  # (crop_size, crop_size, 3) uint8 BGR: exactly what the model and the display get
     crop_box: tuple[int, int, int, int] | None = None  # the box with margin, clamped: the crop's source
+    detector: str = "hog"  # which detector found it
 
     def to_dict(self):
         return {
@@ -115,6 +138,7 @@ class Face:
             "confidence": self.confidence,
             "identity": self.identity,
             "crop_box": list(self.crop_box) if self.crop_box else None,
+            "detector": self.detector,
         }
 
 
@@ -267,7 +291,12 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
             timestamp=timestamp,
             faces=[
                 Face(
-                    box=det.box, confidence=det.confidence, identity=renumber[i], crop=crop, crop_box=crop_box
+                    box=det.box,
+                    confidence=det.confidence,
+                    identity=renumber[i],
+                    crop=crop,
+                    crop_box=crop_box,
+                    detector=det.source,
                 )
                 for det, i, crop, crop_box in faces
                 if i in renumber
@@ -292,6 +321,8 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     )
     if config.boxes == "exact" and not finder.exact:
         warnings.append("exact face boxes are not available with this dlib build: the fast ones were used")
+    # Which detector found the faces the model gets: MTCNN's boxes are mapped, not HOG's own.
+    extraction.stats["main_face_from_mtcnn"] = sum(f.detector == "mtcnn" for _, f in extraction.track())
     missing = extraction.missing_frames()
     if missing:
         warnings.append(
@@ -309,7 +340,9 @@ class _FaceFinder:
     Whole-frame scans at the working scale (finer while small faces are about), every
     `full_scan_every` frames and whenever a face is not found near its last place; searches
     near each face's last place in between; a finer retry when a frame shows nobody, a closer
-    look for someone seen in the last two samples and missing now; exact boxes if asked for.
+    look for someone seen in the last two samples and missing now; with "hog+mtcnn", MTCNN
+    where HOG still sees nobody or that closer look failed; exact boxes if asked for. Dark or
+    flat frames are scanned equalised.
     """
 
     def __init__(self, config, base_scale):
@@ -320,31 +353,44 @@ class _FaceFinder:
         self.exact = config.boxes == "exact" and hog_exact.available()
         self.previous = []  # boxes found in the previous sampled frame
         self.last_seen = {}  # identity -> (box, position of the sampled frame it was last seen in)
-        self.counts = dict.fromkeys(("full", "region", "retries", "close_looks", "exact"), 0)
+        self.counts = dict.fromkeys(
+            ("full", "region", "retries", "close_looks", "exact", "equalised", "mtcnn"), 0
+        )
 
     def find(self, image, position):
         config, counts = self.config, self.counts
+        # The detectors scan `scanned` (dark frames equalised); crops are cut from `image`.
+        scanned = detection_copy(image, config.contrast)
+        counts["equalised"] += scanned is not image
+        detector = "hog" if config.detector == "hog+mtcnn" else config.detector
         detections = None
         if self.previous and position % config.full_scan_every:
             counts["region"] += 1
-            detections = _search_near(image, self.scale, config.detector, self.previous)
+            detections = _search_near(scanned, self.scale, detector, self.previous)
         if detections is None:
             counts["full"] += 1
-            detections = detect(image, self.scale, config.detector)
+            detections = detect(scanned, self.scale, detector)
             if self.scale < self.finest_scale and found_at_finest_level(detections, self.scale):
                 # Small faces: full-resolution HOG would scan the next finer level too. Stay there.
                 self.scale = self.finest_scale
-                detections = detect(image, self.scale, config.detector)
+                detections = detect(scanned, self.scale, detector)
             elif self.scale > self.base_scale and detections and all_large(detections, self.base_scale):
                 self.scale = self.base_scale  # the small faces are gone (or came closer)
         if not detections and config.retry_finer and self.retry_scale > self.scale:
             counts["retries"] += 1
-            detections = detect(image, self.retry_scale, config.detector)
+            detections = detect(scanned, self.retry_scale, detector)
+        lost = False
         for box, seen in self.last_seen.values():
             if position - seen <= 2 and not any(_same_place(box, d.box) for d in detections):
                 counts["close_looks"] += 1
-                found = close_look(image, box, config.detector)
+                found = close_look(scanned, box, detector)
                 detections += [d for d in found if all(iou(d.box, k.box) < LINK_IOU for k in detections)]
+                lost = lost or not any(_same_place(box, d.box) for d in detections)
+        if config.detector == "hog+mtcnn" and (not detections or lost):
+            # Where HOG sees nobody, or lost someone seen a moment ago: dark, small or turned faces.
+            counts["mtcnn"] += 1
+            found = detect(scanned, min(self.scale, 1.0), "mtcnn")
+            detections += [d for d in found if all(iou(d.box, k.box) < LINK_IOU for k in detections)]
         if self.exact and detections:
             detections = _exact_boxes(image, detections)
             counts["exact"] += len(detections)
@@ -366,6 +412,10 @@ class _FaceFinder:
             "region_scans": counts["region"],
             "close_looks": counts["close_looks"],
             "exact_boxes": counts["exact"] if self.exact else None,
+            "face_detector": self.config.detector,
+            "contrast": self.config.contrast,
+            "equalised_frames": counts["equalised"],
+            "mtcnn_scans": counts["mtcnn"],
         }
 
 

@@ -91,7 +91,10 @@ def get_args_parser(add_help=True):
         "--margin", type=float, default=0.0, help="crop margin (fraction of the face box per side)"
     )
     data.add_argument(
-        "--detector", default="hog", choices=("hog", "cnn"), help="face detector used at cache time"
+        "--detector",
+        default="hog+mtcnn",
+        choices=("hog+mtcnn", "hog", "mtcnn", "cnn"),
+        help="face detector used at cache time",
     )
     data.add_argument(
         "--split", default=None, help="split file to reuse (default: RUN_DIR/split.json, made if absent)"

@@ -56,6 +56,12 @@ def test_env_choice_accepts_listed_values_and_refuses_others(monkeypatch):
     assert env.env_choice("SOME_CHOICE", "", ("fast", "exact")) == ""
 
 
+def test_an_unknown_face_detector_stops_the_process_naming_the_variable():
+    result = run_manage("check", extra_env={"DETECTOR_FACE_DETECTOR": "retinaface"})
+    assert result.returncode != 0
+    assert "DETECTOR_FACE_DETECTOR must be one of hog+mtcnn, hog, mtcnn, cnn" in result.stderr
+
+
 def test_database_url_switches_to_postgresql():
     db = env.database_from_url("postgresql://user:p%40ss@db.example:6543/deepfake?sslmode=require")
     assert db["ENGINE"] == "django.db.backends.postgresql"

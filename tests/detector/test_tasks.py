@@ -346,3 +346,18 @@ def test_face_boxes_follow_the_checkpoint_unless_the_worker_setting_forces_them(
     assert run(submission) == "done"
     submission.refresh_from_db()
     assert submission.current_result.details["face_boxes"] == expected
+
+
+@pytest.mark.parametrize(("boxes", "expected"), [("", "hog+mtcnn"), ("exact", "hog")])
+def test_the_worker_uses_the_face_detector_setting_and_records_it_but_exact_boxes_keep_hog(
+    tmp_path, owner, sent, settings, boxes, expected
+):
+    settings.DETECTOR_FACE_BOXES = boxes
+    settings.DETECTOR_FACE_DETECTOR = "hog+mtcnn"
+    install_tiny_model(tmp_path)
+    submission = stored_submission(owner, face_video(tmp_path), frames=10, enqueue=True)
+    assert run(submission) == "done"
+    submission.refresh_from_db()
+    details = submission.current_result.details
+    assert details["face_detector"] == expected
+    assert details["main_face_from_mtcnn"] == 0  # a bright, frontal face: HOG finds it every time

@@ -32,6 +32,16 @@ def test_first_n_strategy_from_the_command_line(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["sampled_indices"] == list(range(10))
 
 
+def test_the_face_detector_and_contrast_are_chosen_on_the_command_line_and_reported(tmp_path, capsys):
+    video = make_face_video(tmp_path / "face.mp4", count=30)
+    assert (
+        extract.main([str(video), "--frames", "10", "--detector", "hog", "--contrast", "off", "--json"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert (report["stats"]["face_detector"], report["stats"]["contrast"]) == ("hog", "off")
+    assert report["frames"][0]["faces"][0]["detector"] == "hog"
+
+
 def test_a_bad_file_prints_the_user_message_and_exits_2(tmp_path, capsys):
     path = tmp_path / "notes.mp4"
     path.write_text("hello")
