@@ -61,7 +61,7 @@ def test_install_detector_default_installs_and_activates_the_shipped_model(tmp_p
     text = output_of("install_detector", "--default")
     active = DetectorModel.objects.get(is_active=True)
     assert "installed and activated the default detector" in text
-    assert active.notes == "shipped default"
+    assert active.notes == "shipped default" and active.name.startswith("default (")
     # Run again (every `make run` does): nothing new, the same model stays active.
     output_of("install_detector", "--default")
     assert DetectorModel.objects.count() == 1

@@ -70,7 +70,9 @@ class Command(BaseCommand):
             return
         try:
             detector = install_checkpoint(
-                path, name=options["name"], notes=options["notes"] or "shipped default"
+                path,
+                name=options["name"] or f"default ({Path(path).parent.name}/{Path(path).name})",
+                notes=options["notes"] or "shipped default",
             )
         except CheckpointError as exc:
             raise CommandError(str(exc)) from exc
