@@ -37,6 +37,6 @@ audit: install
 	$(PY) -m pip_audit -r requirements.txt -r requirements-nodeps.txt --no-deps --disable-pip --strict
 
 # Reproduce the shipped detector (models/default: weights, metrics.json) from the labelled public
-# clips in ../shared: train, test on the held-out split, export. About an hour on 2 CPU cores.
+# clips in ../shared: train, test on the held-out split, export. About 15 minutes on 2 CPU cores.
 model: install
 	$(PY) -m ml_core.default_model --no-progress
