@@ -168,6 +168,19 @@ def fit_mtcnn_to_hog(pairs):
 
 
 def _mtcnn_found(rgb):
+    found = _mtcnn_detect(rgb)
+    if found:
+        return found
+    # Faces cut by the frame edge or filling it (face-crop clips, close-ups, a turned head at the
+    # border) give MTCNN's proposal stage no margin to slide over; a black border gives it one.
+    # Only on a miss, so a face found without the border keeps its box (measured on DFDC
+    # acdkfksyev: 17 -> 19 of 20 sampled frames).
+    pad = max(rgb.shape[:2]) // 4
+    padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
+    return [(box - pad, prob) for box, prob in _mtcnn_detect(padded)]
+
+
+def _mtcnn_detect(rgb):
     import torch
 
     # One thread: MTCNN's small convolutions gain nothing from more, and on a busy machine
