@@ -111,5 +111,5 @@ def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals
         > p_fake(folder / "real" / f"ffpp_c23_original_{real}.mp4")
         for fake, real in HELD_OUT_PAIRS
     ]
-    # The model card reports 8 of 10 on the cached test frames; inference samples its own frames.
+    # 9 of 10 on the cached test frames (metrics.json); inference samples its own frames.
     assert sum(above) >= 7, above
