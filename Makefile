@@ -39,4 +39,4 @@ audit: install
 # Reproduce the shipped detector (models/default: weights, metrics.json) from the labelled public
 # clips in ../shared: train, test on the held-out split, export. About 15 minutes on 2 CPU cores.
 model: install
-	$(PY) -m ml_core.default_model --no-progress
+	$(PY) -m ml_core.cli.default_model --no-progress

@@ -42,7 +42,7 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
     Raises ml_core.errors.CheckpointError (nothing stored) when the file does not load. A file
     whose SHA-256 is already registered returns the existing row (activated when asked).
     """
-    from ml_core.checkpoints import file_sha256, load_checkpoint
+    from ml_core.model.checkpoints import file_sha256, load_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="install-detector-") as folder:
         path = _local_copy(source, folder)

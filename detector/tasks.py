@@ -271,7 +271,7 @@ class AnalysisJob:
     # The work -----------------------------------------------------------------------------------
 
     def run(self):
-        from ml_core.media import extract_faces, probe
+        from ml_core.media.extraction import extract_faces, probe
 
         from .worker_runtime import get_predictor
 

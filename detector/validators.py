@@ -95,22 +95,22 @@ def validate_size(size):
 
 
 def probe_upload(uploaded, extension):
-    """Open the uploaded file as a video with ml_core.media.probe; return its VideoInfo.
+    """Open the uploaded file as a video with ml_core.media.video.probe; return its VideoInfo.
 
     Large uploads already sit in a temporary file on disk; small ones (kept in memory by
     Django) are written to a temporary file first, because the decoder wants a path.
     """
-    from ml_core import media
+    from ml_core.media import video
 
     try:
         if hasattr(uploaded, "temporary_file_path"):
-            return media.probe(uploaded.temporary_file_path())
+            return video.probe(uploaded.temporary_file_path())
         with tempfile.NamedTemporaryFile(suffix=extension, dir=settings.FILE_UPLOAD_TEMP_DIR or None) as tmp:
             uploaded.seek(0)
             for chunk in uploaded.chunks():
                 tmp.write(chunk)
             tmp.flush()
-            return media.probe(tmp.name)
+            return video.probe(tmp.name)
     except MlCoreError as exc:
         raise ValidationError(exc.user_message, code=exc.code) from exc
     except Exception as exc:

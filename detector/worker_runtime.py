@@ -34,8 +34,8 @@ def cached_file_name(detector_model):
 
 def local_checkpoint(detector_model):
     """Path of a local copy of the model's checkpoint, verified against its SHA-256."""
-    from ml_core.checkpoints import file_sha256
     from ml_core.errors import CheckpointError
+    from ml_core.model.checkpoints import file_sha256
 
     folder = cache_dir() / detector_model.sha256
     path = folder / cached_file_name(detector_model)
@@ -64,7 +64,7 @@ def get_predictor(detector_model):
     with _lock:
         if _current["sha256"] == detector_model.sha256:
             return _current["predictor"]
-        from ml_core.inference import Predictor
+        from ml_core.inference.predictor import Predictor
 
         _current["sha256"] = _current["predictor"] = None  # free the old weights before loading
         path = local_checkpoint(detector_model)

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from detector.models import DetectorModel, Result, Submission, User
-from ml_core.checkpoints import file_sha256
+from ml_core.model.checkpoints import file_sha256
 from tests.helpers.checkpoints import make_reference_state_dict_file, make_tiny_checkpoint
 
 pytestmark = pytest.mark.django_db

@@ -193,7 +193,9 @@ def test_an_unexpected_error_is_logged_with_a_traceback_and_shown_generically(tm
     install_tiny_model(tmp_path)
     submission = stored_submission(owner, face_video(tmp_path), enqueue=True)
     with (
-        mock.patch("ml_core.media.extract_faces", side_effect=ZeroDivisionError("secret internals")),
+        mock.patch(
+            "ml_core.media.extraction.extract_faces", side_effect=ZeroDivisionError("secret internals")
+        ),
         caplog.at_level(logging.ERROR, logger="detector.tasks"),
     ):
         assert run(submission) == "failed"
@@ -224,7 +226,9 @@ def test_a_transient_error_gives_the_claim_back_and_schedules_a_retry(tmp_path, 
     install_tiny_model(tmp_path)
     submission = stored_submission(owner, face_video(tmp_path), enqueue=True)
     with (
-        mock.patch("ml_core.media.extract_faces", side_effect=OperationalError("database is restarting")),
+        mock.patch(
+            "ml_core.media.extraction.extract_faces", side_effect=OperationalError("database is restarting")
+        ),
         mock.patch.object(analyze_submission, "retry", side_effect=RuntimeError("retry requested")) as retry,
         pytest.raises(RuntimeError, match="retry requested"),
     ):

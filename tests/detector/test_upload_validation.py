@@ -110,12 +110,12 @@ def test_it_rejects_an_image_renamed_to_mp4(client, tmp_path, make, kind):
 
 
 def test_it_rejects_a_disallowed_extension_before_probing(client, face_clip, monkeypatch):
-    from ml_core import media
+    from ml_core.media import video
 
     def fail(path):
         raise AssertionError("the probe must not run for a refused extension")
 
-    monkeypatch.setattr(media, "probe", fail)
+    monkeypatch.setattr(video, "probe", fail)
     response = upload(client, face_clip, name="clip.exe")
     assert response.status_code == 400
     assert "“.exe” files are not accepted" in form_errors(response)
@@ -164,12 +164,12 @@ def test_a_missing_file_is_reported(client):
 
 
 def test_large_uploads_are_probed_from_a_temporary_file_on_disk(client, face_clip, settings, monkeypatch):
-    from ml_core import media
+    from ml_core.media import video
 
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # our clip is larger: Django must spool it to disk
     seen = []
-    real_probe = media.probe
-    monkeypatch.setattr(media, "probe", lambda path: seen.append(str(path)) or real_probe(path))
+    real_probe = video.probe
+    monkeypatch.setattr(video, "probe", lambda path: seen.append(str(path)) or real_probe(path))
     response = upload(client, face_clip)
     assert response.status_code == 302
     assert len(seen) == 1 and seen[0].endswith(".upload.mp4")  # Django's TemporaryUploadedFile

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ml_core.checkpoints import save_checkpoint
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.model.checkpoints import save_checkpoint
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
 
 def make_tiny_checkpoint(path, sequence_length=20, seed=0, verdict=None, metrics=None, **config_overrides):

@@ -3,7 +3,7 @@
 import pytest
 
 from ml_core.errors import NoFaceFound, NotAVideo, NoVideoStream, TruncatedVideo, VideoTooLarge, VideoTooLong
-from ml_core.media import ExtractConfig, extract_faces, probe
+from ml_core.media.extraction import ExtractConfig, extract_faces, probe
 from tests.helpers.malformed import audio_only_mp4
 from tests.helpers.videos import face_frames, make_blank_video, make_face_video, write_video
 from tests.ml_core.media_videos import face_video_h264, write_h264

@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from ml_core.checkpoints import (
+from ml_core.errors import CheckpointError
+from ml_core.model.checkpoints import (
     choose_reference_checkpoint,
     file_sha256,
     load_checkpoint,
@@ -12,8 +13,7 @@ from ml_core.checkpoints import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from ml_core.errors import CheckpointError
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 from tests.helpers.checkpoints import ReferenceDetector, make_reference_state_dict_file, make_tiny_checkpoint
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from ml_core.media import ExtractConfig, crop_face, extract_faces
-from ml_core.transforms import IMAGENET_MEAN, IMAGENET_STD, crops_to_tensor
-from ml_core.video import iter_frames
+from ml_core.media.extraction import ExtractConfig, crop_face, extract_faces
+from ml_core.media.video import iter_frames
+from ml_core.model.transforms import IMAGENET_MEAN, IMAGENET_STD, crops_to_tensor
 from tests.helpers.videos import make_face_video
 
 

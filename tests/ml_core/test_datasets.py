@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_core.datasets import (
+from ml_core.training.datasets import (
     detect_layout,
     load_dataset,
     merge,
@@ -153,7 +153,7 @@ def test_it_explains_an_unknown_layout(tmp_path):
 
 
 def test_the_cache_knows_where_the_face_sits_inside_a_crop_with_margin():
-    from ml_core.cache import face_in_crop
+    from ml_core.training.cache import face_in_crop
 
     # 100 px face, 25% margin -> a 150 px crop resized to 112: the face spans 25..125 of 150.
     assert face_in_crop((100, 200, 200, 100), 0.25, 1000, 1000, 112) == pytest.approx(

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_core import default_model, evaluate
-from ml_core.checkpoints import load_checkpoint
+from ml_core.cli import default_model, evaluate
+from ml_core.model.checkpoints import load_checkpoint
 
 SHIPPED = Path(default_model.ROOT) / "models" / "default" / "detector.pt"
 SHARED = Path(default_model.ROOT).parent / "shared"
@@ -97,7 +97,7 @@ HELD_OUT_PAIRS = [
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped detector in models/default")
 @pytest.mark.skipif(not (SHARED / "training").is_dir(), reason="../shared/training (public clips) absent")
 def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals_they_came_from():
-    from ml_core.inference import Predictor
+    from ml_core.inference.predictor import Predictor
 
     assert load_checkpoint(SHIPPED).config.backbone == "residual"
     predictor = Predictor(SHIPPED, device="cpu")

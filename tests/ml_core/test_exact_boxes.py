@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from ml_core.faces import detect, iou
-from ml_core.hog_exact import ExactBoxes
-from ml_core.media import ExtractConfig, extract_faces
-from ml_core.model import DetectorConfig
+from ml_core.media.extraction import ExtractConfig, extract_faces
+from ml_core.media.faces import detect, iou
+from ml_core.media.hog_exact import ExactBoxes
+from ml_core.model.detector import DetectorConfig
 from tests.helpers.videos import face_patch, write_video
 
 
@@ -65,7 +65,7 @@ def test_extraction_with_exact_boxes_matches_full_resolution_hog_on_every_frame(
     extraction = extract_faces(path, ExtractConfig(frames=12, boxes="exact"))
     fast = extract_faces(path, ExtractConfig(frames=12))
     assert extraction.stats["exact_boxes"] == len(extraction.track()) == 12
-    from ml_core.video import iter_frames
+    from ml_core.media.video import iter_frames
 
     decoded = {d.index: d.image for d in iter_frames(path, 12)}
     for frame, face in extraction.track():
@@ -77,7 +77,7 @@ def test_extraction_with_exact_boxes_matches_full_resolution_hog_on_every_frame(
 
 
 def test_reference_checkpoints_ask_for_exact_boxes_and_our_training_for_fast_ones():
-    from ml_core.inference import Predictor
+    from ml_core.inference.predictor import Predictor
 
     assert DetectorConfig.reference().face_boxes == "exact"
     assert DetectorConfig.native().face_boxes == "fast"
@@ -95,7 +95,7 @@ def test_exact_boxes_need_the_hog_detector():
 
 
 def test_a_dlib_build_that_cannot_give_exact_boxes_falls_back_to_fast_ones_and_says_so(tmp_path, monkeypatch):
-    from ml_core import hog_exact
+    from ml_core.media import hog_exact
 
     def refuse():
         raise hog_exact.ExactBoxUnavailable("unexpected layout")

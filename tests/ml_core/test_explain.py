@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from ml_core.explain import fake_cams, overlay
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.inference.explain import fake_cams, overlay
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
 
 def tiny(**overrides):

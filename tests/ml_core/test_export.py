@@ -1,8 +1,9 @@
 import torch
 
-from ml_core.checkpoints import file_sha256, load_checkpoint
+from ml_core.cli.export import main
 from ml_core.errors import CheckpointError
-from ml_core.export import export_checkpoint, main
+from ml_core.model.checkpoints import file_sha256, load_checkpoint
+from ml_core.model.export import export_checkpoint
 from tests.helpers.checkpoints import make_tiny_checkpoint
 
 

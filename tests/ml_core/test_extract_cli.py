@@ -4,7 +4,7 @@ import types
 
 import cv2
 
-from ml_core import bench, extract
+from ml_core.cli import bench, extract
 from tests.helpers.videos import make_face_video
 
 
@@ -58,9 +58,9 @@ def test_an_out_of_range_frame_count_exits_2(tmp_path, capsys):
 
 def test_bench_delegates_inference_benchmarks(monkeypatch):
     calls = []
-    fake = types.ModuleType("ml_core.bench_inference")
+    fake = types.ModuleType("ml_core.cli.bench_inference")
     fake.main = lambda argv: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "ml_core.bench_inference", fake)
+    monkeypatch.setitem(sys.modules, "ml_core.cli.bench_inference", fake)
     import ml_core
 
     monkeypatch.setattr(ml_core, "bench_inference", fake, raising=False)

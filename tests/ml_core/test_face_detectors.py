@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_core import faces
-from ml_core.cache import CacheConfig
 from ml_core.errors import NoFaceFound
-from ml_core.faces import detect, detection_copy, iou
-from ml_core.media import CONTRASTS, DETECTORS, ExtractConfig, crop_face, extract_faces
-from ml_core.model import DetectorConfig
-from ml_core.video import iter_frames
+from ml_core.media import faces
+from ml_core.media.extraction import CONTRASTS, DETECTORS, ExtractConfig, crop_face, extract_faces
+from ml_core.media.faces import detect, detection_copy, iou
+from ml_core.media.video import iter_frames
+from ml_core.model.detector import DetectorConfig
+from ml_core.training.cache import CacheConfig
 from tests.helpers.videos import astronaut_bgr, face_frames, write_video
 
 SIZE, FACE = (480, 360), 240
@@ -108,7 +108,7 @@ def test_crops_from_another_detector_or_contrast_setting_never_share_a_cache_fol
 
 
 def test_exact_boxes_keep_hog_on_the_frame_as_decoded():
-    from ml_core.inference import Predictor
+    from ml_core.inference.predictor import Predictor
 
     config = ExtractConfig(boxes="exact")
     assert (config.detector, config.contrast) == ("hog", "off")

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ml_core.faces import PYRAMID_STEP, Detection, Tracker, aligned_scale, detect, iou
-from ml_core.media import ExtractConfig, extract_faces
+from ml_core.media.extraction import ExtractConfig, extract_faces
+from ml_core.media.faces import PYRAMID_STEP, Detection, Tracker, aligned_scale, detect, iou
 from tests.helpers.videos import astronaut_bgr, face_frames, face_patch, make_face_video, write_video
 
 VIDEOS = "/work/shared/videos"

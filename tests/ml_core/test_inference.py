@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ml_core.errors import NoFaceFound
-from ml_core.explain import fake_cams
-from ml_core.inference import Prediction, Predictor, verdict
-from ml_core.media import ExtractConfig, Extraction, Face, Identity, SampledFrame, VideoInfo
+from ml_core.inference.explain import fake_cams
+from ml_core.inference.predictor import Prediction, Predictor, verdict
+from ml_core.media.extraction import ExtractConfig, Extraction, Face, Identity, SampledFrame, VideoInfo
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import face_patch, make_face_video
 
@@ -213,8 +213,8 @@ def test_cuda_and_cpu_give_the_same_probabilities(tmp_path, temporal):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_mixed_precision_matches_cpu_on_the_full_reference_model(tmp_path):
-    from ml_core.checkpoints import save_checkpoint
-    from ml_core.model import DeepfakeDetector, DetectorConfig
+    from ml_core.model.checkpoints import save_checkpoint
+    from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
     torch.manual_seed(0)
     config = DetectorConfig.reference(20)

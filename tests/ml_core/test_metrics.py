@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ml_core import metrics
+from ml_core.training import metrics
 
 
 def test_it_computes_auc_by_hand_with_a_tie():

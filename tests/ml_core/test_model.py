@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
 
 def tiny(**overrides):

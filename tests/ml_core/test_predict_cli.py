@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_core.checkpoints import file_sha256
-from ml_core.predict import main
+from ml_core.cli.predict import main
+from ml_core.model.checkpoints import file_sha256
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_face_video
 
@@ -68,7 +68,7 @@ def test_it_needs_a_checkpoint(video, capsys, monkeypatch):
 
 def test_it_runs_as_a_module(video, checkpoint):
     result = subprocess.run(
-        [sys.executable, "-m", "ml_core.predict", str(video), "--checkpoint", str(checkpoint), "--json"],
+        [sys.executable, "-m", "ml_core.cli.predict", str(video), "--checkpoint", str(checkpoint), "--json"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ml_core.errors import TruncatedVideo
-from ml_core.video import iter_frames, prefetched
+from ml_core.media.video import iter_frames, prefetched
 from tests.ml_core.media_videos import numbered_frames, write_h264
 
 

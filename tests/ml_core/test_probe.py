@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ml_core.media import probe
-from ml_core.video import iter_frames
+from ml_core.media.extraction import probe
+from ml_core.media.video import iter_frames
 from tests.helpers.videos import make_face_video
 from tests.ml_core.media_videos import numbered_frames, write_h264
 

@@ -2,8 +2,8 @@ import av
 import numpy as np
 import pytest
 
-from ml_core.media import ExtractConfig, extract_faces
-from ml_core.video import iter_frames, uniform_indices
+from ml_core.media.extraction import ExtractConfig, extract_faces
+from ml_core.media.video import iter_frames, uniform_indices
 from tests.helpers.videos import make_face_video
 from tests.ml_core.media_videos import numbered_frames, write_h264
 

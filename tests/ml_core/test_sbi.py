@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml_core import sbi
+from ml_core.training import sbi
 from tests.helpers.videos import face_patch
 
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from ml_core import train
-from ml_core.checkpoints import load_checkpoint, save_checkpoint
-from ml_core.explain import fake_cams
-from ml_core.inference import Predictor
-from ml_core.model import SMALL_WIDTHS, DeepfakeDetector, DetectorConfig
+from ml_core.cli import train
+from ml_core.inference.explain import fake_cams
+from ml_core.inference.predictor import Predictor
+from ml_core.model.checkpoints import load_checkpoint, save_checkpoint
+from ml_core.model.detector import SMALL_WIDTHS, DeepfakeDetector, DetectorConfig
 from tests.ml_core.test_inference import make_extraction
 
 

@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from ml_core.datasets import VideoItem
-from ml_core.splits import identity_groups, load_split, make_split, split_for
+from ml_core.training.datasets import VideoItem
+from ml_core.training.splits import identity_groups, load_split, make_split, split_for
 
 
 def ffpp_like(people=20):

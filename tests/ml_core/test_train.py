@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from detector.management.commands.train_detector import Command as TrainDetector
-from ml_core import train
-from ml_core.checkpoints import load_checkpoint
-from ml_core.datasets import VideoItem
-from ml_core.evaluate import main as evaluate_main
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.cli import train
+from ml_core.cli.evaluate import main as evaluate_main
+from ml_core.model.checkpoints import load_checkpoint
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
+from ml_core.training.datasets import VideoItem
 from tests.helpers.videos import make_face_video
 
 TINY = ["--backbone", "tiny", "--frames", "4", "--cache-frames", "10", "--batch-size", "4"]
@@ -41,7 +41,7 @@ def history(run_dir):
 def test_a_two_epoch_tiny_run_saves_resumes_and_evaluates(dataset, cache_dir, tmp_path):
     run_dir = tmp_path / "run"
     common = ["--data", str(dataset), "--out", str(run_dir), "--cache-dir", str(cache_dir), "--fakes", "both"]
-    # Through manage.py's command: the options pass through to ml_core.train untouched.
+    # Through manage.py's command: the options pass through to ml_core.cli.train untouched.
     TrainDetector().run_from_argv(["manage.py", "train_detector", *common, *TINY, *QUIET, "--epochs", "2"])
     for name in ("best.pt", "last.pt", "config.json", "split.json", "history.jsonl", "train.log"):
         assert (run_dir / name).is_file(), name
@@ -193,8 +193,8 @@ def test_paired_batches_keep_each_real_clip_with_its_self_blended_twin():
 
 
 def test_a_real_clip_and_its_twin_share_frames_and_differ_only_by_the_blend(dataset, cache_dir, tmp_path):
-    from ml_core.cache import CacheConfig, VideoCache
-    from ml_core.datasets import read_folder
+    from ml_core.training.cache import CacheConfig, VideoCache
+    from ml_core.training.datasets import read_folder
 
     cache = VideoCache(cache_dir, CacheConfig(frames=10))
     items = [item for item in read_folder(dataset).items if item.video_id == "real/r0.mp4"]

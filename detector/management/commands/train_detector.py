@@ -1,4 +1,4 @@
-"""manage.py train_detector ...: the same as `python -m ml_core.train ...` (all options pass through)."""
+"""manage.py train_detector ...: the same as `python -m ml_core.cli.train ...` (all options pass through)."""
 
 import sys
 
@@ -7,16 +7,16 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = (
-        "Train or fine-tune a detector (python -m ml_core.train). Every option after the command name is "
-        "passed to ml_core.train; see `manage.py train_detector --help`."
+        "Train or fine-tune a detector (python -m ml_core.cli.train). Every option after the command name is "
+        "passed to ml_core.cli.train; see `manage.py train_detector --help`."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("train_args", nargs="*", help="ml_core.train options")
+        parser.add_argument("train_args", nargs="*", help="ml_core.cli.train options")
 
     def run_from_argv(self, argv):
-        # Django's own parser would reject ml_core.train's options: hand argv over untouched.
-        from ml_core import train
+        # Django's own parser would reject ml_core.cli.train's options: hand argv over untouched.
+        from ml_core.cli import train
 
         parser = train.get_args_parser()
         parser.prog = f"{argv[0]} {argv[1]}"
@@ -31,6 +31,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # Reached through call_command("train_detector", train_args=[...]).
-        from ml_core import train
+        from ml_core.cli import train
 
         train.main(list(options.get("train_args") or []))

@@ -4,9 +4,9 @@
     crops = [face.crop for _, face in extraction.track()]   # main identity, time order
 
 Frames are sampled across the whole video (or the first N, for parity with the reference
-app), decoded one at a time (ml_core.video), faces detected at a reduced, pyramid-aligned
+app), decoded one at a time (ml_core.media.video), faces detected at a reduced, pyramid-aligned
 scale (HOG, then MTCNN where HOG sees nobody; dark frames equalised for detection only)
-and linked into identities (ml_core.faces). A frame where a person's face was not found
+and linked into identities (ml_core.media.faces). A frame where a person's face was not found
 is reported as missing for that person; nothing ever falls back to the whole frame.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ml_core import hog_exact
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLarge, VideoTooLong
-from ml_core.faces import (
+from ml_core.media import hog_exact
+from ml_core.media.faces import (
     LINK_IOU,
     Detection,
     Tracker,
@@ -38,7 +38,7 @@ from ml_core.faces import (
     search_region,
     working_scan,
 )
-from ml_core.video import VideoInfo, iter_frames, prefetched, probe
+from ml_core.media.video import VideoInfo, iter_frames, prefetched, probe
 
 __all__ = [
     "ExtractConfig",
@@ -87,7 +87,7 @@ class ExtractConfig:
     # picked up at the next whole-frame scan.
     full_scan_every: int = 4
     # "exact": every box is the one full-resolution HOG (the reference app's detector) gives
-    # that face, rebuilt from its own pyramid (ml_core.hog_exact; +~75 ms per 720p frame).
+    # that face, rebuilt from its own pyramid (ml_core.media.hog_exact; +~75 ms per 720p frame).
     # "fast": the working-scale box, the same face and place, but a near-tie between two
     # pyramid levels can make it 1.2x larger or smaller (IoU ~0.7) in about one box in five.
     boxes: str = "fast"

@@ -1,9 +1,9 @@
 """Benchmark our media pipeline against a faithful re-implementation of the reference app's.
 
-    python -m ml_core.bench VIDEO... --frames 20 [--boxes fast|exact] [--iou] [--repeats 3] [--json F]
-    python -m ml_core.bench --make-clip SRC DST --seconds 45     # loop a clip into a longer one
-    python -m ml_core.bench --inference ...                      # model benchmark (ml_core.bench_inference)
-    python -m ml_core.bench FOLDER... --detectors hog hog+mtcnn --one-process --reference-clips 6
+    python -m ml_core.cli.bench VIDEO... --frames 20 [--boxes fast|exact] [--iou] [--repeats 3] [--json F]
+    python -m ml_core.cli.bench --make-clip SRC DST --seconds 45     # loop a clip into a longer one
+    python -m ml_core.cli.bench --inference ...          # model benchmark (ml_core.cli.bench_inference)
+    python -m ml_core.cli.bench FOLDER... --detectors hog hog+mtcnn --one-process --reference-clips 6
                                          # face detectors side by side on every clip of the folders
 
 Each (pipeline, video) runs in its own subprocess so peak memory (ru_maxrss, which counts
@@ -51,8 +51,8 @@ def current_rss_mb():
 def _warm_up():
     import face_recognition  # noqa: F401  (loads dlib's models, as a worker would at start)
 
-    from ml_core import hog_exact
-    from ml_core.faces import _encoder, _hog
+    from ml_core.media import hog_exact
+    from ml_core.media.faces import _encoder, _hog
 
     _hog()
     _encoder()
@@ -60,7 +60,7 @@ def _warm_up():
 
 
 def _warm_up_mtcnn():
-    from ml_core.faces import _mtcnn
+    from ml_core.media.faces import _mtcnn
 
     _mtcnn()
 
@@ -81,7 +81,7 @@ def expand_videos(paths):
 
 def parse_detector(spec):
     """ "hog+mtcnn" or "hog:off" -> (detector, contrast)."""
-    from ml_core.media import CONTRASTS, DETECTORS
+    from ml_core.media.extraction import CONTRASTS, DETECTORS
 
     detector, _, contrast = spec.partition(":")
     contrast = contrast or "auto"
@@ -96,8 +96,8 @@ def fit_mtcnn(videos, frames=5):
     """Pairs of (HOG box, MTCNN box) where both find one face, the same one; the MTCNN_TO_HOG fit."""
     import cv2
 
-    from ml_core.faces import _mtcnn_found, aligned_scale, detect, fit_mtcnn_to_hog, iou, resized
-    from ml_core.video import iter_frames, probe
+    from ml_core.media.faces import _mtcnn_found, aligned_scale, detect, fit_mtcnn_to_hog, iou, resized
+    from ml_core.media.video import iter_frames, probe
 
     pairs = []
     for video, _ in videos:
@@ -117,7 +117,7 @@ def fit_mtcnn(videos, frames=5):
 def run_detector(path, frames, detector, contrast):
     """One extraction with `detector`: frames sampled, frames with the main face, seconds."""
     from ml_core.errors import MlCoreError
-    from ml_core.media import ExtractConfig, extract_faces
+    from ml_core.media.extraction import ExtractConfig, extract_faces
 
     started = time.perf_counter()
     try:
@@ -141,7 +141,7 @@ def run_detector(path, frames, detector, contrast):
 
 
 def run_ours(path, frames, strategy="uniform", boxes="fast"):
-    from ml_core.media import ExtractConfig, extract_faces
+    from ml_core.media.extraction import ExtractConfig, extract_faces
 
     extraction = extract_faces(path, ExtractConfig(frames=frames, strategy=strategy, boxes=boxes))
     return {
@@ -222,9 +222,9 @@ def run_iou(path, frames, boxes="fast"):
     """IoU of our boxes vs full-resolution HOG (upsample 1) on our sampled frames."""
     import dlib
 
-    from ml_core.faces import iou
-    from ml_core.media import ExtractConfig, extract_faces
-    from ml_core.video import iter_frames
+    from ml_core.media.extraction import ExtractConfig, extract_faces
+    from ml_core.media.faces import iou
+    from ml_core.media.video import iter_frames
 
     extraction = extract_faces(path, ExtractConfig(frames=frames, boxes=boxes))
     ours = {f.index: [face.box for face in f.faces] for f in extraction.frames}
@@ -269,7 +269,16 @@ def _worker(args):
 
 
 def _spawn(kind, video, args, spec=None):
-    cmd = [sys.executable, "-m", "ml_core.bench", "--worker", kind, str(video), "--frames", str(args.frames)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ml_core.cli.bench",
+        "--worker",
+        kind,
+        str(video),
+        "--frames",
+        str(args.frames),
+    ]
     cmd += ["--reference-max-gb", str(args.reference_max_gb), "--boxes", args.boxes]
     if spec:
         cmd += ["--detectors", ":".join(spec)]
@@ -330,7 +339,7 @@ def _summary(stats):
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(prog="python -m ml_core.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ml_core.cli.bench", description=__doc__.splitlines()[0])
     parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--pipelines", default="ours,reference", help="comma list: ours,reference")
@@ -349,7 +358,7 @@ def get_args_parser():
         "--boxes",
         choices=("fast", "exact"),
         default="fast",
-        help="our face boxes: fast, or exactly full-resolution HOG's (ml_core.hog_exact)",
+        help="our face boxes: fast, or exactly full-resolution HOG's (ml_core.media.hog_exact)",
     )
     parser.add_argument(
         "--detectors",
@@ -365,7 +374,7 @@ def get_args_parser():
         help="with --detectors: the reference pipeline runs on this many 1080p and this many 720p clips",
     )
     parser.add_argument(
-        "--fit-mtcnn", action="store_true", help="fit MTCNN_TO_HOG (ml_core.faces) on these clips"
+        "--fit-mtcnn", action="store_true", help="fit MTCNN_TO_HOG (ml_core.media.faces) on these clips"
     )
     parser.add_argument(
         "--one-process", action="store_true", help="run everything in this process (no per-run peak memory)"
@@ -426,7 +435,7 @@ def _reference_set(videos, sizes, per_class):
 
 
 def compare_detectors(args):
-    from ml_core.video import probe
+    from ml_core.media.video import probe
 
     specs = [tuple(spec) for spec in args.detectors]
     names = [f"{d}:{c}" for d, c in specs]

@@ -1,6 +1,6 @@
 """Extract the face crops the model would see, and report how they were found.
 
-    python -m ml_core.extract VIDEO --frames 20 [--strategy uniform|first-n] [--out DIR] [--json]
+    python -m ml_core.cli.extract VIDEO --frames 20 [--strategy uniform|first-n] [--out DIR] [--json]
         [--detector hog+mtcnn|hog|mtcnn|cnn] [--contrast auto|off]
 
 Writes crops as JPEG (DIR/identity_<id>/frame_<index>.jpg) and prints a JSON report: probe,
@@ -17,11 +17,13 @@ from pathlib import Path
 import cv2
 
 from ml_core.errors import MlCoreError
-from ml_core.media import CONTRASTS, DETECTORS, ExtractConfig, extract_faces
+from ml_core.media.extraction import CONTRASTS, DETECTORS, ExtractConfig, extract_faces
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(prog="python -m ml_core.extract", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ml_core.cli.extract", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("video")
     parser.add_argument("--frames", type=int, default=20, help="frames to sample (10..100)")
     parser.add_argument("--strategy", choices=("uniform", "first-n"), default="uniform")

@@ -1,9 +1,10 @@
 """Train or fine-tune a detector with one command.
 
-    python -m ml_core.train --data DATASET [--data ANOTHER] --out RUN_DIR [options]
+    python -m ml_core.cli.train --data DATASET [--data ANOTHER] --out RUN_DIR [options]
 
-Steps: read the dataset(s) (ml_core.datasets), cache the face crops once (ml_core.cache), make
-or reuse a seeded, stratified, identity-disjoint split (ml_core.splits), then train with AdamW,
+Steps: read the dataset(s) (ml_core.training.datasets), cache the face crops once
+(ml_core.training.cache), make or reuse a seeded, stratified, identity-disjoint split
+(ml_core.training.splits), then train with AdamW,
 a cosine schedule with warm-up, class weighting, augmentation and (on CUDA) mixed precision,
 evaluating video AUC on the validation split after every epoch. RUN_DIR receives:
 
@@ -15,7 +16,7 @@ evaluating video AUC on the validation split after every epoch. RUN_DIR receives
     history.jsonl one line per epoch
 
 `--fakes self-blended` trains from real videos alone: every real training clip is also shown as
-a self-blended fake (ml_core.sbi), and the validation set gets one fixed self-blended fake per
+a self-blended fake (ml_core.training.sbi), and the validation set gets one fixed self-blended fake per
 validation real video. `--fakes both` mixes those with the dataset's own fakes.
 
 Layout follows torchvision's references/classification: get_args_parser(), train_one_epoch(),
@@ -38,18 +39,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml_core import metrics
-from ml_core.augment import NO_AUGMENTATION, PRESETS, AugmentConfig, augment_clip
-from ml_core.cache import CacheConfig, VideoCache
-from ml_core.checkpoints import atomic_save, load_checkpoint, save_checkpoint
-from ml_core.datasets import VideoItem, load_dataset, merge
-from ml_core.model import DeepfakeDetector, DetectorConfig
-from ml_core.sbi import SBIConfig, self_blend_clip
-from ml_core.seeding import derive_seed, rng_for, seed_everything, worker_init_fn
-from ml_core.splits import split_for
-from ml_core.transforms import crops_to_tensor
+from ml_core.model.checkpoints import atomic_save, load_checkpoint, save_checkpoint
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
+from ml_core.model.transforms import crops_to_tensor
+from ml_core.training import metrics
+from ml_core.training.augment import NO_AUGMENTATION, PRESETS, AugmentConfig, augment_clip
+from ml_core.training.cache import CacheConfig, VideoCache
+from ml_core.training.datasets import VideoItem, load_dataset, merge
+from ml_core.training.sbi import SBIConfig, self_blend_clip
+from ml_core.training.seeding import derive_seed, rng_for, seed_everything, worker_init_fn
+from ml_core.training.splits import split_for
 
-logger = logging.getLogger("ml_core.train")
+logger = logging.getLogger("ml_core.cli.train")
 
 SBI_SOURCE = "self-blended"
 
@@ -389,7 +390,7 @@ def sbi_config_from(args) -> SBIConfig:
 def build_config(args) -> DetectorConfig:
     # The clip length the model is validated on is the one inference and evaluation should use.
     length = args.eval_frames or args.frames
-    # The crops come from ml_core.cache, which extracts with the fast boxes: inference must too.
+    # The crops come from ml_core.training.cache, which extracts with the fast boxes: inference must too.
     overrides = {"dropout": args.dropout, "margin": args.margin, "face_boxes": "fast"}
     if args.hidden_size:
         overrides["hidden_size"] = args.hidden_size
@@ -882,7 +883,7 @@ def save_best(path, model, config, report, epoch, resolved, origin):
             "val": val,
         },
         provenance={
-            "trainer": "ml_core.train",
+            "trainer": "ml_core.cli.train",
             "data": resolved["data"]["datasets"],
             "fakes": resolved["args"]["fakes"],
             "seed": resolved["args"]["seed"],

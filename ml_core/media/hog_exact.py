@@ -13,11 +13,11 @@ So, for one frame, `ExactBoxes` builds those level images with dlib's own C++ (o
 the faces need) and, for each face, scans a cell-aligned crop around it on the two or three
 levels whose window fits its size, with a copy of the detector that scans one level and keeps
 every window (no non-max suppression). The best window near the face is the one full-resolution
-HOG keeps. Measured (`python -m ml_core.bench --boxes exact --iou`): IoU 1.000 on 290 of 291
+HOG keeps. Measured (`python -m ml_core.cli.bench --boxes exact --iou`): IoU 1.000 on 290 of 291
 boxes over 13 clips (min 0.961), for ~75 ms per 720p frame and ~145 ms per 1080p frame (mostly
 the pyramid), versus ~250 / ~550 ms for full-resolution HOG itself.
 
-`LevelScan` is the same search on any pyramid dlib would build: ml_core.faces uses it on the
+`LevelScan` is the same search on any pyramid dlib would build: ml_core.media.faces uses it on the
 working-scale frame, so a face looked for near its last place gets the box a whole-frame scan
 at that scale would give it.
 """
@@ -83,7 +83,7 @@ def _single_level_detector():
 
 
 def _detector():
-    # One per thread, like ml_core.faces: concurrent runs on one dlib detector abort.
+    # One per thread, like ml_core.media.faces: concurrent runs on one dlib detector abort.
     detector = getattr(_per_thread, "detector", None)
     if detector is None:
         detector = _per_thread.detector = _single_level_detector()

@@ -1,11 +1,11 @@
 """Reproduce the detector shipped in models/default from a clean checkout (`make model`).
 
-    python -m ml_core.default_model [--training ../shared/training] [--videos ../shared/videos]
+    python -m ml_core.cli.default_model [--training ../shared/training] [--videos ../shared/videos]
                                     [--run-dir var/default-model] [--out models/default]
 
-Steps: train with RECIPE (ml_core.train) on the labelled public clips, evaluate the best epoch
-on the identity-disjoint test split it never tuned on (ml_core.evaluate), export the weights as
-float16 (ml_core.export), and write the model card (MODEL_CARD.md) and the test figures
+Steps: train with RECIPE (ml_core.cli.train) on the labelled public clips, evaluate the best epoch
+on the identity-disjoint test split it never tuned on (ml_core.cli.evaluate), export the weights as
+float16 (ml_core.model.export), and write the model card (MODEL_CARD.md) and the test figures
 (metrics.json) beside them. The split is made from the seed, so the test clips are the same on
 every run; a GPU is used when there is one.
 """
@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml_core import evaluate, metrics, train
-from ml_core.export import export_checkpoint
+from ml_core.cli import evaluate, train
+from ml_core.model.export import export_checkpoint
+from ml_core.training import metrics
 
-logger = logging.getLogger("ml_core.default_model")
+logger = logging.getLogger("ml_core.cli.default_model")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
-# The recipe, as ml_core.train arguments (data, output and cache folders are added by `main`).
+# The recipe, as ml_core.cli.train arguments (data, output and cache folders are added by `main`).
 # Why each choice: see the ablations in models/default/MODEL_CARD.md.
 RECIPE = [
     "--backbone", "residual",

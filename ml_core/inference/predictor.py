@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ml_core.checkpoints import load_checkpoint
 from ml_core.errors import NoFaceFound
-from ml_core.explain import cams_from_activations, capture_last_stage, overlay
-from ml_core.transforms import crops_to_tensor
+from ml_core.inference.explain import cams_from_activations, capture_last_stage, overlay
+from ml_core.model.checkpoints import load_checkpoint
+from ml_core.model.transforms import crops_to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class Predictor:
         return predictions
 
     def extract_config(self, frames=None, **extract_kwargs):
-        from ml_core.media import EXACT_BOXES, ExtractConfig
+        from ml_core.media.extraction import EXACT_BOXES, ExtractConfig
 
         values = {
             "frames": frames or self.config.sequence_length,
@@ -314,7 +314,7 @@ class Predictor:
 
     def predict_video(self, path, frames=None, explain=False, **extract_kwargs):
         """Extract faces with the checkpoint's crop size and margin, then predict."""
-        from ml_core.media import extract_faces
+        from ml_core.media.extraction import extract_faces
 
         extraction = extract_faces(path, self.extract_config(frames, **extract_kwargs))
         prediction = self.predict(extraction, explain=explain)

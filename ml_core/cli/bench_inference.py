@@ -1,4 +1,4 @@
-"""Classifier benchmark: `python -m ml_core.bench --inference` (or `python -m ml_core.bench_inference`).
+"""Classifier benchmark: `python -m ml_core.cli.bench --inference` (or `-m ml_core.cli.bench_inference`).
 
 Measures, for the full ResNeXt50 + LSTM detector at 112 px: checkpoint load time (file hash,
 weights, model build), frames per second of the classifier on CPU and on CUDA when available
@@ -18,15 +18,17 @@ from pathlib import Path
 
 import torch
 
-from ml_core.inference import Predictor
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.inference.predictor import Predictor
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
 
 def get_args_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m ml_core.bench --inference", description=__doc__.splitlines()[0]
+        prog="python -m ml_core.cli.bench --inference", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--inference", action="store_true", help="accepted for `ml_core.bench` compatibility")
+    parser.add_argument(
+        "--inference", action="store_true", help="accepted for `ml_core.cli.bench` compatibility"
+    )
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to time (default: random reference-size)")
     parser.add_argument("--frames", type=int, default=20, help="crops per video")
     parser.add_argument("--videos", type=int, default=4, help="videos batched together in the batched figure")

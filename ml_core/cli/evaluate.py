@@ -1,6 +1,6 @@
 """Evaluate a detector checkpoint the way the field reports results.
 
-    python -m ml_core.evaluate --checkpoint CKPT --data DATASET --out REPORT_DIR [--compare CKPT2]
+    python -m ml_core.cli.evaluate --checkpoint CKPT --data DATASET --out REPORT_DIR [--compare CKPT2]
 
 Writes REPORT_DIR/report.json (video-level AUC first, frame-level AUC, accuracy and balanced
 accuracy at the checkpoint's threshold, F1 per class, EER, average precision, confusion matrix,
@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ml_core import metrics
-from ml_core.cache import CacheConfig, VideoCache
-from ml_core.checkpoints import load_checkpoint
-from ml_core.datasets import merge
-from ml_core.media import DETECTORS
-from ml_core.splits import load_split
-from ml_core.train import Amp, ClipDataset, build_samples, load_data, sbi_config_from
-from ml_core.train import evaluate as evaluate_clips
+from ml_core.cli.train import Amp, ClipDataset, build_samples, load_data, sbi_config_from
+from ml_core.cli.train import evaluate as evaluate_clips
+from ml_core.media.extraction import DETECTORS
+from ml_core.model.checkpoints import load_checkpoint
+from ml_core.training import metrics
+from ml_core.training.cache import CacheConfig, VideoCache
+from ml_core.training.datasets import merge
+from ml_core.training.splits import load_split
 
-logger = logging.getLogger("ml_core.evaluate")
+logger = logging.getLogger("ml_core.cli.evaluate")
 
 
 def get_args_parser(add_help=True):

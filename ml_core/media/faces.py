@@ -32,7 +32,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from ml_core.hog_exact import LevelScan
+from ml_core.media.hog_exact import LevelScan
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ MTCNN_MIN_FACE = 20  # px at the working scale: MTCNN's smallest face (its own d
 # (MTCNN's are 0.74 as wide as tall), a little lower and wider than MTCNN's width:
 #   centre x += dx * w, centre y += dy * h, side = sw * w + sh * h
 # Least squares (`fit_mtcnn_to_hog`) over 169 pairs of boxes on 38 clips of the shared folders,
-# frames where both found the same single face (`python -m ml_core.bench --fit-mtcnn FOLDER`).
+# frames where both found the same single face (`python -m ml_core.cli.bench --fit-mtcnn FOLDER`).
 # IoU with HOG's box: median 0.81 (0.75 unmapped); HOG's own boxes step 1.2x between levels.
 MTCNN_TO_HOG = {"dx": 0.008, "dy": 0.054, "sw": 1.244, "sh": -0.122}
 
@@ -282,7 +282,7 @@ def detect(image_bgr, scale, model="hog", region=None):
 def region_search(scan, box, width, height, reach=REGION_REACH):
     """The face nearest `box` (seen in the previous sampled frame) in this frame, or None.
 
-    `scan` is the working-scale pyramid (ml_core.hog_exact.LevelScan): the face's window is
+    `scan` is the working-scale pyramid (ml_core.media.hog_exact.LevelScan): the face's window is
     looked for on the levels around its size, within `reach` level pixels (half a face) of
     where it was; the result is the window a whole-frame scan keeps for it.
     """
@@ -296,7 +296,7 @@ def region_search(scan, box, width, height, reach=REGION_REACH):
 
 
 def working_scan(image_bgr, scale):
-    """The pyramid a whole-frame scan at `scale` searches, for region searches (see ml_core.hog_exact)."""
+    """The pyramid a whole-frame scan at `scale` searches, for region searches (see hog_exact)."""
     small = resized(image_bgr, scale)
 
     def to_full(rect):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_core.datasets import VideoItem
+from ml_core.training.datasets import VideoItem
 
 logger = logging.getLogger(__name__)
 

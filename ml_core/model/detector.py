@@ -48,7 +48,7 @@ class DetectorConfig:
     # Fraction of the face box added on each side when cropping; 0 = tight, as the reference
     # checkpoints were trained.
     margin: float = 0.0
-    # Face boxes the crops come from (ml_core.media.ExtractConfig.boxes): "exact" reproduces
+    # Face boxes the crops come from (ml_core.media.extraction.ExtractConfig.boxes): "exact" reproduces
     # full-resolution HOG's boxes, which the reference checkpoints were trained on; "fast" is
     # what our own training uses.
     face_boxes: str = "fast"

@@ -3,7 +3,7 @@
 Our format is a plain dict written atomically and read with `weights_only=True`:
     {"format_version": 1, "model": state_dict, "config": DetectorConfig.to_dict(),
      "metrics": {...}, "provenance": {...}, "name": str | None}
-An export (ml_core.export) has the same keys plus "export": {"dtype", "weights_sha256", "source_sha256",
+An export (ml_core.model.export) has the same keys plus "export": {"dtype", "weights_sha256", "source_sha256",
 "source_name"}, with floating-point weights stored as float16; they are upcast to float32 on load.
 
 A reference file is a bare state_dict named like `model_87_acc_20_frames_final_data.pt`; its frame
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ml_core.errors import CheckpointError
-from ml_core.model import DeepfakeDetector, DetectorConfig
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Training augmentation for clips of face crops (the "train preset").
 
 Evaluation and inference use no augmentation: crops go straight to
-ml_core.transforms.crops_to_tensor with the checkpoint's normalisation (the "eval preset").
+ml_core.model.transforms.crops_to_tensor with the checkpoint's normalisation (the "eval preset").
 
 One set of random choices is applied to every frame of a clip, as a real video's frames share
 their lighting, compression and blur. Inputs and outputs are BGR uint8 (T, H, W, 3).

@@ -1,4 +1,4 @@
-"""Run the detector on one video: `python -m ml_core.predict VIDEO [--checkpoint PATH] [--json]`.
+"""Run the detector on one video: `python -m ml_core.cli.predict VIDEO [--checkpoint PATH] [--json]`.
 
 --checkpoint may be a file or a folder (the reference app's six files: the one matching --frames
 is used). Without it, $DEEPFAKE_CHECKPOINT is used. Exit status: 0 on a verdict, 2 when the video
@@ -19,7 +19,9 @@ CHECKPOINT_ENV = "DEEPFAKE_CHECKPOINT"
 
 
 def get_args_parser():
-    parser = argparse.ArgumentParser(prog="python -m ml_core.predict", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ml_core.cli.predict", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("video", type=Path)
     parser.add_argument(
         "--checkpoint",
@@ -78,8 +80,8 @@ def main(argv=None):
     if not args.checkpoint:
         print(f"error: pass --checkpoint PATH or set ${CHECKPOINT_ENV}", file=sys.stderr)
         return 2
-    from ml_core.checkpoints import resolve_checkpoint
-    from ml_core.inference import Predictor
+    from ml_core.inference.predictor import Predictor
+    from ml_core.model.checkpoints import resolve_checkpoint
 
     try:
         predictor = Predictor(

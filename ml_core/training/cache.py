@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_core.datasets import VideoItem
+from ml_core.training.datasets import VideoItem
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def cache_one(path: str, out_file: str, config: dict) -> dict:
     import cv2
 
     from ml_core.errors import MlCoreError
-    from ml_core.media import ExtractConfig, extract_faces
+    from ml_core.media.extraction import ExtractConfig, extract_faces
 
     cv2.setNumThreads(1)  # the pool already uses every core
     cfg = CacheConfig(**config)
@@ -137,7 +137,7 @@ def cache_one(path: str, out_file: str, config: dict) -> dict:
     )
     landmarks = np.full((len(track), 68, 2), np.nan, np.float32)
     if cfg.landmarks:
-        from ml_core.sbi import detect_landmarks
+        from ml_core.training.sbi import detect_landmarks
 
         for index, crop in enumerate(crops):
             points = detect_landmarks(crop, tuple(float(v) for v in face_boxes[index]))

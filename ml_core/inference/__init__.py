@@ -1,0 +1,1 @@
+"""Verdicts for one video: the predictor and its Grad-CAM explanations."""

@@ -1,0 +1,1 @@
+"""The classifier: the network (detector), its input transform, checkpoint files and fp16 export."""

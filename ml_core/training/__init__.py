@@ -1,0 +1,3 @@
+"""Learning a detector: datasets, identity-disjoint splits, the crop cache, self-blended fakes,
+augmentation, metrics, the training loop and evaluation.
+"""
