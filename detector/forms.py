@@ -6,8 +6,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from ml_core.constants import DEFAULT_FRAMES, VIDEO_EXTENSIONS
+
 from . import validators
-from .models import DEFAULT_FRAMES, FRAME_CHOICES, ApiToken, Submission
+from .models import FRAME_CHOICES, ApiToken, Submission
 
 logger = logging.getLogger(__name__)
 
@@ -15,9 +17,7 @@ logger = logging.getLogger(__name__)
 class SubmissionForm(forms.Form):
     video = forms.FileField(
         label="Video",
-        widget=forms.ClearableFileInput(
-            attrs={"accept": "video/*," + ",".join(validators.ALLOWED_EXTENSIONS)}
-        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "video/*," + ",".join(VIDEO_EXTENSIONS)}),
     )
     frames = forms.TypedChoiceField(
         label="Frames to analyse",

@@ -5,8 +5,9 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES
+
 FRAME_CHOICES = [10, 20, 40, 60, 80, 100]
-MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 10, 100, 20
 
 
 class User(AbstractUser):

@@ -12,21 +12,11 @@ import unicodedata
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from ml_core.constants import VIDEO_EXTENSIONS, VIDEO_TYPES
 from ml_core.errors import MlCoreError, NotAVideo
 
 logger = logging.getLogger(__name__)
 
-# Extension -> the Content-Type we serve the stored file with. The stored name only ever
-# carries one of these extensions; the client's name and claimed type are never trusted.
-VIDEO_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".webm": "video/webm",
-    ".mkv": "video/x-matroska",
-    ".avi": "video/x-msvideo",
-}
-ALLOWED_EXTENSIONS = tuple(VIDEO_TYPES)
 DISPLAY_NAME_MAX = 120
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -75,8 +65,8 @@ def validate_extension(name):
         shown = f"“{ext}” files are" if ext else "Files without an extension are"
         raise ValidationError(
             f"{shown} not accepted. Upload a video ending in "
-            + ", ".join(e.lstrip(".").upper() for e in ALLOWED_EXTENSIONS[:-1])
-            + f" or {ALLOWED_EXTENSIONS[-1].lstrip('.').upper()}.",
+            + ", ".join(e.lstrip(".").upper() for e in VIDEO_EXTENSIONS[:-1])
+            + f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}.",
             code="extension",
         )
     return ext

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi")
 
 
 def get_args_parser():
@@ -66,6 +65,7 @@ def main(args):
     from detector.models import Result, User
     from detector.registry import install_checkpoint
     from detector.tasks import analyze_submission
+    from ml_core.constants import VIDEO_EXTENSIONS
     from tests.detector._worker_support import stored_submission
 
     settings.DETECTOR_EXPLAIN = not args.no_explain

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml_core.constants import VIDEO_EXTENSIONS
+
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -65,15 +67,12 @@ def _warm_up_mtcnn():
     _mtcnn()
 
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
-
-
 def expand_videos(paths):
     """(video, the folder or file it was named by) for files, and for every video under folders."""
     found = []
     for path in paths:
         if path.is_dir():
-            found += [(p, path) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES]
+            found += [(p, path) for p in sorted(path.rglob("*")) if p.suffix.lower() in VIDEO_EXTENSIONS]
         else:
             found.append((path, path))
     return found

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from ml_core.constants import MAX_FRAMES, MIN_FRAMES
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLarge, VideoTooLong
 from ml_core.media import hog_exact
 from ml_core.media.faces import (
@@ -54,7 +55,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MIN_FRAMES, MAX_FRAMES = 10, 100
 DETECTORS = ("hog+mtcnn", "hog", "mtcnn", "cnn")
 CONTRASTS = ("auto", "off")
 # What the reference checkpoints were trained on: full-resolution HOG's boxes on the frame as is.

@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ml_core.constants import IMAGENET_MEAN, IMAGENET_STD
 
 BACKBONES = ("resnext50_32x4d", "small", "residual", "tiny")
 SMALL_WIDTHS = (32, 64, 128, 256)

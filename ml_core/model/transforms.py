@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ml_core.constants import IMAGENET_MEAN, IMAGENET_STD
 
 
 def crops_to_tensor(

@@ -20,9 +20,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ml_core.constants import VIDEO_EXTENSIONS
+
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
 LABELS = ("REAL", "FAKE")
 LAYOUTS = ("auto", "folder", "csv", "celebdf", "ffpp", "dfdc")
 

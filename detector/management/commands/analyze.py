@@ -8,10 +8,9 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from detector.models import MAX_FRAMES, MIN_FRAMES, Submission
+from detector.models import Submission
 from detector.services import enqueue_analysis
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi")
+from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES, VIDEO_EXTENSIONS
 
 
 def video_files(paths):
@@ -50,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("videos", nargs="+", help="video files or folders")
         parser.add_argument("--user", required=True, help="username that will own the submissions")
         parser.add_argument(
-            "--frames", type=int, default=20, help=f"frames to sample ({MIN_FRAMES}-{MAX_FRAMES})"
+            "--frames", type=int, default=DEFAULT_FRAMES, help=f"frames to sample ({MIN_FRAMES}-{MAX_FRAMES})"
         )
         parser.add_argument("--wait", action="store_true", help="wait and print each verdict as it completes")
         parser.add_argument(

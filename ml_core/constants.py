@@ -1,0 +1,20 @@
+"""Rules the web app, the worker and the command-line tools share: one copy of each."""
+
+# Video file extensions we accept, each with the Content-Type a stored file is served with. A stored
+# name only ever carries one of these; the client's name and claimed type are never trusted.
+VIDEO_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".avi": "video/x-msvideo",
+}
+VIDEO_EXTENSIONS = tuple(VIDEO_TYPES)
+
+# Frames sampled per video: fewer says little, more costs time without changing verdicts.
+MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 10, 100, 20
+
+# The normalisation torchvision's ImageNet backbones (and the reference checkpoints) were trained with.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
