@@ -26,6 +26,7 @@ import torch
 from ml_core.cli import evaluate, train
 from ml_core.model.export import export_checkpoint
 from ml_core.training import metrics
+from ml_core.training.evaluation import breakdowns, json_safe
 
 logger = logging.getLogger("ml_core.cli.default_model")
 
@@ -100,7 +101,7 @@ def slim_report(report: dict) -> dict:
             "fakes": int(y.sum()),
             "auc": metrics.roc_auc(y, p),
             "false_positive_rate_real": false_positive_rate(ffpp, threshold),
-            "method": evaluate.breakdowns(ffpp, threshold)["method"],
+            "method": breakdowns(ffpp, threshold)["method"],
         },
         "method": report["breakdown"]["method"],
         "source": report["breakdown"]["source"],
@@ -156,7 +157,7 @@ def main(argv=None):
         "environment": {"python": platform.python_version(), "torch": torch.__version__},
         "test": slim_report(report),
     }
-    (out / "metrics.json").write_text(json.dumps(evaluate.json_safe(facts), indent=1) + "\n")
+    (out / "metrics.json").write_text(json.dumps(json_safe(facts), indent=1) + "\n")
     logger.info(
         "wrote %s (%.1f MB, sha256 %s) and %s", out / "detector.pt", size / 1e6, sha256, out / "metrics.json"
     )

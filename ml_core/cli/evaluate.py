@@ -14,25 +14,12 @@ Videos where no face is found cannot be scored; they are counted and listed in t
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
-from pathlib import Path
 
-import numpy as np
-import torch
-
-from ml_core.cli.train import Amp, ClipDataset, build_samples, load_data, sbi_config_from
-from ml_core.cli.train import evaluate as evaluate_clips
 from ml_core.media.extraction import DETECTORS
-from ml_core.model.checkpoints import load_checkpoint
-from ml_core.training import metrics
-from ml_core.training.cache import CacheConfig, VideoCache
-from ml_core.training.datasets import merge
-from ml_core.training.splits import load_split
-
-logger = logging.getLogger("ml_core.cli.evaluate")
+from ml_core.training import evaluation
 
 
 def get_args_parser(add_help=True):
@@ -82,159 +69,6 @@ def get_args_parser(add_help=True):
     return parser
 
 
-def _select(items, args):
-    if args.subset == "all" and not args.split:
-        return items
-    if not args.split:
-        raise SystemExit("--subset needs --split (the split.json written by training); or use --subset all")
-    split = load_split(args.split)
-    if args.subset == "all":
-        return [item for item in items if item.video_id in split.assignments]
-    return split.select(items, args.subset)
-
-
-def score_checkpoint(path, items, args, device):
-    """Score every video in `items` with one checkpoint. Returns (loaded, report, unusable)."""
-    loaded = load_checkpoint(path, map_location=device)
-    config = loaded.config
-    frames = args.frames or config.sequence_length
-    cache_frames = args.cache_frames or min(100, max(20, frames))
-    cache = VideoCache(
-        args.cache_dir or Path(args.out) / "cache",
-        CacheConfig(
-            frames=cache_frames,
-            detector=args.detector,
-            margin=config.margin,
-            crop_size=config.image_size,
-        ),
-    )
-    cache.build(items, workers=args.cache_workers, progress=not args.no_progress)
-    usable = [item for item in items if cache.status(item) == "ok"]
-    unusable = [
-        {
-            "video_id": item.video_id,
-            "label": item.label,
-            "status": cache.status(item),
-            "message": (cache.entry(item) or {}).get("message", ""),
-        }
-        for item in items
-        if cache.status(item) != "ok"
-    ]
-    samples = build_samples(usable, args.fakes, fakes_per_video=args.fakes_per_video)
-    dataset = ClipDataset(
-        samples, cache, config, frames=frames, train=False, seed=args.seed, sbi_config=sbi_config_from(args)
-    )
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=False)
-    threshold = args.threshold if args.threshold is not None else config.threshold
-    amp = Amp(device.type == "cuda", torch.bfloat16, device.type)
-    report = evaluate_clips(
-        loaded.model, loader, device, amp=amp, threshold=threshold, progress=not args.no_progress
-    )
-    report["frames_per_video"] = frames
-    return loaded, report, unusable
-
-
-def breakdowns(scores: list[dict], threshold: float) -> dict:
-    """Per manipulation method (that method's fakes against all reals) and per source."""
-    reals = [s for s in scores if s["label"] == "REAL"]
-    result = {"method": {}, "source": {}}
-    for method in sorted({s["method"] for s in scores if s["label"] == "FAKE"}):
-        subset = reals + [s for s in scores if s["label"] == "FAKE" and s["method"] == method]
-        result["method"][method] = _summary(subset, threshold)
-    for source in sorted({s["source"] for s in scores}):
-        result["source"][source] = _summary([s for s in scores if s["source"] == source], threshold)
-    return result
-
-
-def _summary(subset, threshold):
-    y = np.array([s["label"] == "FAKE" for s in subset], dtype=np.int64)
-    p = np.array([s["p_fake"] for s in subset])
-    predicted = (p >= threshold).astype(np.int64)
-    return {
-        "count": len(subset),
-        "fakes": int(y.sum()),
-        "auc": metrics.roc_auc(y, p),
-        "accuracy": metrics.accuracy(y, predicted),
-        "balanced_accuracy": metrics.balanced_accuracy(y, predicted),
-    }
-
-
-def compare(first: dict, second: dict, bootstrap: int, seed: int) -> dict:
-    """McNemar and bootstrap AUC difference on the clips both checkpoints scored."""
-    key = lambda s: (s["video_id"], s["self_blended"])  # noqa: E731
-    a = {key(s): s for s in first["scores"]}
-    b = {key(s): s for s in second["scores"]}
-    shared = sorted(set(a) & set(b))
-    y = np.array([a[k]["label"] == "FAKE" for k in shared], dtype=np.int64)
-    pa = np.array([a[k]["p_fake"] for k in shared])
-    pb = np.array([b[k]["p_fake"] for k in shared])
-    correct_a = (pa >= first["threshold"]).astype(np.int64) == y
-    correct_b = (pb >= second["threshold"]).astype(np.int64) == y
-    return {
-        "videos": len(shared),
-        "only_in_first": len(set(a) - set(b)),
-        "only_in_second": len(set(b) - set(a)),
-        "auc_first": metrics.roc_auc(y, pa),
-        "auc_second": metrics.roc_auc(y, pb),
-        "auc_difference": metrics.bootstrap_auc_difference(y, pa, pb, samples=bootstrap, seed=seed),
-        "mcnemar": metrics.mcnemar(correct_a, correct_b).to_dict(),
-    }
-
-
-def json_safe(value):
-    """NaN (undefined metrics) as null, so the report is strict JSON."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return json_safe(value.item())
-    return value
-
-
-def plot_roc(path, curves):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
-    for name, report in curves:
-        y = np.array([s["label"] == "FAKE" for s in report["scores"]], dtype=np.int64)
-        p = np.array([s["p_fake"] for s in report["scores"]])
-        fpr, tpr, _ = metrics.roc_curve(y, p)
-        axes.plot(fpr, tpr, label=f"{name} (AUC {report['video']['auc']:.3f})")
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
-    axes.set(xlabel="False positive rate (reals called fake)", ylabel="True positive rate (fakes caught)")
-    axes.set_title("Video-level ROC")
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def plot_confusion(path, matrix, threshold):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.asarray(matrix)
-    figure, axes = plt.subplots(figsize=(4, 4), dpi=100)
-    axes.imshow(matrix, cmap="Blues")
-    for (row, column), value in np.ndenumerate(matrix):
-        colour = "white" if value > matrix.max() / 2 else "black"
-        axes.text(column, row, str(value), ha="center", va="center", color=colour, fontsize=14)
-    axes.set_xticks([0, 1], ["REAL", "FAKE"])
-    axes.set_yticks([0, 1], ["REAL", "FAKE"])
-    axes.set(xlabel="Predicted", ylabel="True", title=f"Confusion matrix (threshold {threshold:.3f})")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
 def main(args=None):
     """Evaluate. `args`: parsed arguments, or a list of command-line strings (None: sys.argv)."""
     if args is None or isinstance(args, (list, tuple)):
@@ -243,59 +77,14 @@ def main(args=None):
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
         )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    datasets = [load_data(path, args) for path in args.data]
-    dataset = merge(datasets)
-    items = _select(dataset.items, args)
-    if args.fakes == "self-blended":
-        items = [item for item in items if not item.is_fake]
-    if not items:
-        raise SystemExit("no videos to evaluate")
-    loaded, report, unusable = score_checkpoint(args.checkpoint, items, args, device)
-    scores = report["scores"]
-    result = {
-        "checkpoint": {
-            "name": loaded.name,
-            "sha256": loaded.sha256,
-            "kind": loaded.kind,
-            "path": str(args.checkpoint),
-        },
-        "data": {"datasets": args.data, "subset": args.subset, "split": args.split, "fakes": args.fakes},
-        "videos": len(items),
-        "scored": len(scores),
-        "threshold": report["threshold"],
-        "frames_per_video": report["frames_per_video"],
-        "video": report["video"],
-        "frame": report["frame"],
-        "no_face": {"count": len(unusable), "videos": unusable},
-        "breakdown": breakdowns(scores, report["threshold"]),
-    }
-    curves = [(loaded.name, report)]
-    if args.compare:
-        other, other_report, other_unusable = score_checkpoint(args.compare, items, args, device)
-        result["compare"] = {
-            "checkpoint": {"name": other.name, "sha256": other.sha256, "kind": other.kind},
-            "video": other_report["video"],
-            "frame": other_report["frame"],
-            "no_face": {"count": len(other_unusable), "videos": other_unusable},
-            **compare(report, other_report, args.bootstrap, args.seed),
-        }
-        curves.append((other.name, other_report))
-        result["compare"]["scores"] = other_report["scores"]
-    result["scores"] = scores
-    plot_roc(out / "roc.png", curves)
-    plot_confusion(out / "confusion_matrix.png", report["video"]["confusion_matrix"], report["threshold"])
-    tmp = out / ".report.json.tmp"
-    tmp.write_text(json.dumps(json_safe(result), indent=1, allow_nan=False))
-    os.replace(tmp, out / "report.json")
-    video = report["video"]
+    result = evaluation.evaluate(args)
+    video = result["video"]
     print(
-        f"{loaded.name}: {len(scores)} clips scored, {len(unusable)} videos without a face | "
-        f"video AUC {video['auc']:.4f}  frame AUC {report['frame']['auc']:.4f}  "
+        f"{result['checkpoint']['name']}: {result['scored']} clips scored, "
+        f"{result['no_face']['count']} videos without a face | "
+        f"video AUC {video['auc']:.4f}  frame AUC {result['frame']['auc']:.4f}  "
         f"accuracy {video['accuracy']:.3f}  balanced accuracy {video['balanced_accuracy']:.3f}  "
-        f"EER {video['eer']:.3f}  AP {video['average_precision']:.3f}  (threshold {report['threshold']:.3f})"
+        f"EER {video['eer']:.3f}  AP {video['average_precision']:.3f}  (threshold {result['threshold']:.3f})"
     )
     if args.compare:
         c = result["compare"]
@@ -304,7 +93,7 @@ def main(args=None):
             f"vs {c['checkpoint']['name']}: AUC {c['auc_second']:.4f}; difference {diff['difference']:+.4f} "
             f"[{diff['low']:+.4f}, {diff['high']:+.4f}]; McNemar p = {c['mcnemar']['p_value']:.4g}"
         )
-    print(f"report: {out / 'report.json'}")
+    print(f"report: {args.out}/report.json")
     return result
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_core.cli import default_model, evaluate
+from ml_core.cli import default_model
 from ml_core.model.checkpoints import load_checkpoint
+from ml_core.training.evaluation import breakdowns
 
 SHIPPED = Path(default_model.ROOT) / "models" / "default" / "detector.pt"
 SHARED = Path(default_model.ROOT).parent / "shared"
@@ -37,7 +38,7 @@ def report_of(scores, threshold=0.5):
             "eer": 0.0,
             "balanced_accuracy": float(np.mean((p >= threshold) == y)),
         },
-        "breakdown": evaluate.breakdowns(scores, threshold),
+        "breakdown": breakdowns(scores, threshold),
         "no_face": [],
         "scores": scores,
     }

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from ml_core.cli.evaluate import breakdowns, compare
 from ml_core.cli.evaluate import main as evaluate_main
+from ml_core.training.evaluation import breakdowns, compare
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_blank_video, make_face_video
 

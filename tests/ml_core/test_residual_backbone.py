@@ -15,6 +15,7 @@ from ml_core.model.detector import (
     ResidualMaps,
 )
 from ml_core.model.transforms import crops_to_tensor
+from ml_core.training.run import build_config
 from tests.helpers.videos import face_patch
 from tests.ml_core.test_inference import make_extraction
 
@@ -104,5 +105,5 @@ def test_a_residual_checkpoint_loads_strictly_and_predicts(tmp_path):
 
 def test_the_trainer_builds_the_residual_backbone():
     args = ["--data", "d", "--out", "o", "--backbone", "residual", "--image-size", "160", "--frames", "6"]
-    config = train.build_config(train.get_args_parser().parse_args(args))
+    config = build_config(train.get_args_parser().parse_args(args))
     assert config.backbone == "residual" and config.image_size == 160 and config.sequence_length == 6

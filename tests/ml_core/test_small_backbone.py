@@ -7,6 +7,7 @@ from ml_core.inference.explain import fake_cams
 from ml_core.inference.predictor import Predictor
 from ml_core.model.checkpoints import load_checkpoint, save_checkpoint
 from ml_core.model.detector import SMALL_WIDTHS, DeepfakeDetector, DetectorConfig
+from ml_core.training.run import build_config
 from tests.ml_core.test_inference import make_extraction
 
 
@@ -53,8 +54,8 @@ def test_a_small_checkpoint_loads_strictly_and_predicts_with_overlays(tmp_path):
 
 def test_the_trainer_builds_the_small_backbone_in_both_modes():
     base = ["--data", "d", "--out", "o", "--backbone", "small", "--hidden-size", "32", "--frames", "6"]
-    native = train.build_config(train.get_args_parser().parse_args(base))
-    reference = train.build_config(train.get_args_parser().parse_args([*base, "--mode", "reference"]))
+    native = build_config(train.get_args_parser().parse_args(base))
+    reference = build_config(train.get_args_parser().parse_args([*base, "--mode", "reference"]))
     assert native.backbone == reference.backbone == "small"
     assert native.temporal == "sequence" and native.hidden_size == 32 and native.sequence_length == 6
     assert reference.temporal == "reference" and not reference.lstm_bias

@@ -10,7 +10,17 @@ from ml_core.cli import train
 from ml_core.cli.evaluate import main as evaluate_main
 from ml_core.model.checkpoints import load_checkpoint
 from ml_core.model.detector import DeepfakeDetector, DetectorConfig
+from ml_core.training.clips import (
+    ClipDataset,
+    Sample,
+    build_samples,
+    class_weights,
+    frame_positions,
+    paired_batches,
+)
 from ml_core.training.datasets import VideoItem
+from ml_core.training.engine import cosine_with_warmup
+from ml_core.training.run import load_backbone_weights
 from tests.helpers.videos import make_face_video
 
 TINY = ["--backbone", "tiny", "--frames", "4", "--cache-frames", "10", "--batch-size", "4"]
@@ -102,27 +112,27 @@ def test_the_same_seed_gives_the_same_model(dataset, cache_dir, tmp_path):
 def test_self_blended_mode_shows_each_real_video_twice_and_no_dataset_fakes():
     real = VideoItem("real/a.mp4", "/a.mp4", "REAL")
     fake = VideoItem("fake/b.mp4", "/b.mp4", "FAKE", method="Deepfakes")
-    samples = train.build_samples([real, fake], "self-blended")
+    samples = build_samples([real, fake], "self-blended")
     assert [(s.item.video_id, s.label) for s in samples] == [("real/a.mp4", "REAL"), ("real/a.mp4", "FAKE")]
     assert samples[1].method == "self-blended"
-    assert [s.label for s in train.build_samples([real, fake], "both")] == ["REAL", "FAKE", "FAKE"]
-    assert [s.label for s in train.build_samples([real, fake], "dataset")] == ["REAL", "FAKE"]
+    assert [s.label for s in build_samples([real, fake], "both")] == ["REAL", "FAKE", "FAKE"]
+    assert [s.label for s in build_samples([real, fake], "dataset")] == ["REAL", "FAKE"]
 
 
 def test_clip_positions_are_contiguous_or_spread_and_pad_short_videos():
     rng = np.random.default_rng(0)
-    window = train.frame_positions(20, 5, rng, "contiguous")
+    window = frame_positions(20, 5, rng, "contiguous")
     assert np.array_equal(np.diff(window), np.ones(4))
-    spread = train.frame_positions(20, 5, rng, "uniform")
+    spread = frame_positions(20, 5, rng, "uniform")
     assert len(set(spread.tolist())) == 5 and np.all(np.diff(spread) > 0)
-    assert train.frame_positions(20, 5, None, "contiguous").tolist() == [0, 5, 10, 14, 19]
-    assert train.frame_positions(3, 5, None, "uniform").tolist() == [0, 0, 1, 1, 2]
+    assert frame_positions(20, 5, None, "contiguous").tolist() == [0, 5, 10, 14, 19]
+    assert frame_positions(3, 5, None, "uniform").tolist() == [0, 0, 1, 1, 2]
 
 
 def test_the_schedule_warms_up_then_decays_to_the_floor():
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.AdamW([parameter], lr=1.0)
-    scheduler = train.cosine_with_warmup(optimizer, warmup_steps=4, total_steps=20, min_ratio=0.1)
+    scheduler = cosine_with_warmup(optimizer, warmup_steps=4, total_steps=20, min_ratio=0.1)
     rates = []
     for _ in range(20):
         rates.append(scheduler.get_last_lr()[0])
@@ -134,10 +144,10 @@ def test_the_schedule_warms_up_then_decays_to_the_floor():
 
 
 def test_class_weights_balance_the_classes():
-    real = train.Sample(VideoItem("r.mp4", "/r.mp4", "REAL"))
-    fake = train.Sample(VideoItem("f.mp4", "/f.mp4", "FAKE"))
+    real = Sample(VideoItem("r.mp4", "/r.mp4", "REAL"))
+    fake = Sample(VideoItem("f.mp4", "/f.mp4", "FAKE"))
     config = DetectorConfig.tiny()
-    weights = train.class_weights([real, real, real, fake], config)
+    weights = class_weights([real, real, real, fake], config)
     assert weights[config.fake_index] == pytest.approx(2.0)
     assert weights[config.real_index] == pytest.approx(4 / 6)
 
@@ -150,12 +160,12 @@ def test_it_initialises_the_backbone_from_a_torchvision_weights_file(tmp_path):
     path = tmp_path / "resnext50_32x4d-imagenet.pth"
     torch.save(reference, path)
     model = DeepfakeDetector(DetectorConfig.native(hidden_size=8))
-    train.load_backbone_weights(model, path)
+    load_backbone_weights(model, path)
     assert torch.equal(model.model[0].weight, reference["conv1.weight"])
     assert torch.equal(model.model[7][2].bn3.running_var, reference["layer4.2.bn3.running_var"])
     torch.save({"conv1.weight": reference["conv1.weight"]}, tmp_path / "partial.pth")
     with pytest.raises(ValueError, match="not a torchvision resnext50_32x4d"):
-        train.load_backbone_weights(model, tmp_path / "partial.pth")
+        load_backbone_weights(model, tmp_path / "partial.pth")
 
 
 @pytest.mark.gpu
@@ -181,9 +191,9 @@ def test_the_command_explains_a_bad_data_path(tmp_path, capsys):
 def test_paired_batches_keep_each_real_clip_with_its_self_blended_twin():
     items = [VideoItem(f"real/{i}.mp4", f"/{i}.mp4", "REAL") for i in range(5)]
     items.append(VideoItem("fake/x.mp4", "/x.mp4", "FAKE"))
-    samples = train.build_samples(items, "both", repeats=2)
+    samples = build_samples(items, "both", repeats=2)
     assert len(samples) == 2 * 11
-    batches = train.paired_batches(samples, 4, torch.Generator().manual_seed(0))
+    batches = paired_batches(samples, 4, torch.Generator().manual_seed(0))
     assert sorted(i for batch in batches for i in batch) == list(range(len(samples)))
     assert all(len(batch) <= 4 for batch in batches)
     for batch in batches:
@@ -199,8 +209,8 @@ def test_a_real_clip_and_its_twin_share_frames_and_differ_only_by_the_blend(data
     cache = VideoCache(cache_dir, CacheConfig(frames=10))
     items = [item for item in read_folder(dataset).items if item.video_id == "real/r0.mp4"]
     cache.build(items, progress=False)
-    samples = train.build_samples(items, "self-blended")
-    clips = train.ClipDataset(samples, cache, DetectorConfig.tiny(), frames=4, train=True, seed=1)
+    samples = build_samples(items, "self-blended")
+    clips = ClipDataset(samples, cache, DetectorConfig.tiny(), frames=4, train=True, seed=1)
     clips.set_epoch(3)
     (real, _), (fake, _) = clips.clip(0), clips.clip(1)
     changed = np.any(real != fake, axis=-1)
@@ -215,8 +225,8 @@ def test_paired_batches_keep_a_dataset_fake_with_the_real_clip_it_was_made_from(
         for i in range(6)
         for m in ("Deepfakes", "FaceSwap")
     ]
-    samples = train.build_samples(fakes + reals, "both")
-    batches = train.paired_batches(samples, 8, torch.Generator().manual_seed(1))
+    samples = build_samples(fakes + reals, "both")
+    batches = paired_batches(samples, 8, torch.Generator().manual_seed(1))
     assert sorted(i for batch in batches for i in batch) == list(range(len(samples)))
     for batch in batches:
         assert len(batch) <= 8

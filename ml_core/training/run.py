@@ -1,0 +1,442 @@
+"""A whole training run: data, cache, split, model, the epoch loop, checkpoints, logs.
+
+RUN_DIR receives:
+
+    config.json   the resolved configuration (arguments, detector, augmentation, cache, data)
+    split.json    the split, reusable with --split for a repeatable run
+    last.pt       everything needed to resume (--resume)
+    best.pt       the best epoch by validation video AUC, in our checkpoint format, with its
+                  validation metrics and the threshold that maximises balanced accuracy
+    history.jsonl one line per epoch
+    train.log     the log
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml_core.model.checkpoints import atomic_save, load_checkpoint, save_checkpoint
+from ml_core.model.detector import DeepfakeDetector, DetectorConfig
+from ml_core.training.augment import PRESETS
+from ml_core.training.cache import CacheConfig, VideoCache
+from ml_core.training.clips import ClipDataset, build_samples, class_weights, paired_batches
+from ml_core.training.datasets import load_dataset, merge
+from ml_core.training.engine import Amp, cosine_with_warmup, evaluate, train_one_epoch
+from ml_core.training.sbi import SBIConfig
+from ml_core.training.seeding import derive_seed, seed_everything, worker_init_fn
+from ml_core.training.splits import split_for
+
+logger = logging.getLogger(__name__)
+
+
+def load_data(path, args):
+    """The dataset at `path` as --layout/--compression/--identity-pattern say; a clear exit otherwise."""
+    try:
+        return load_dataset(
+            path, args.layout, compression=args.compression, identity_pattern=args.identity_pattern
+        )
+    except ValueError as exc:
+        raise SystemExit(f"--data {path}: {exc}") from exc
+
+
+def sbi_config_from(args) -> SBIConfig:
+    """The self-blending settings chosen on the command line (the defaults otherwise)."""
+    changes = {}
+    if getattr(args, "sbi_blend_ratios", None):
+        changes["blend_ratios"] = tuple(args.sbi_blend_ratios)
+    if getattr(args, "sbi_colour_shift", None) is not None:
+        changes["colour_shift"] = args.sbi_colour_shift
+    return dataclasses.replace(SBIConfig(), **changes)
+
+
+def build_config(args) -> DetectorConfig:
+    # The clip length the model is validated on is the one inference and evaluation should use.
+    length = args.eval_frames or args.frames
+    # The crops come from ml_core.training.cache, which extracts with the fast boxes: inference must too.
+    overrides = {"dropout": args.dropout, "margin": args.margin, "face_boxes": "fast"}
+    if args.hidden_size:
+        overrides["hidden_size"] = args.hidden_size
+    if args.image_size:
+        overrides["image_size"] = args.image_size
+    if args.backbone in ("tiny", "small", "residual"):
+        if args.feature_dim and args.backbone == "tiny":
+            overrides["feature_dim"] = args.feature_dim
+        if args.mode == "reference":
+            overrides.update(temporal="reference", lstm_bias=False)
+        build = {
+            "tiny": DetectorConfig.tiny,
+            "small": DetectorConfig.small,
+            "residual": DetectorConfig.residual,
+        }
+        build = build[args.backbone]
+        return build(sequence_length=length, **overrides)
+    if args.mode == "reference":
+        return DetectorConfig.reference(sequence_length=length, **overrides)
+    return DetectorConfig.native(sequence_length=length, **overrides)
+
+
+def load_backbone_weights(model: DeepfakeDetector, path) -> None:
+    """ImageNet initialisation from a local torchvision resnext50_32x4d state_dict file."""
+    if model.config.backbone != "resnext50_32x4d":
+        raise ValueError("--backbone-weights needs --backbone resnext50_32x4d")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    # torchvision names the children conv1, bn1, relu, maxpool, layer1..4; ours are 0..7.
+    names = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
+    mapped = {}
+    for key, value in state.items():
+        head, _, rest = key.partition(".")
+        if head in names:
+            mapped[f"{names[head]}.{rest}"] = value
+    result = model.model.load_state_dict(mapped, strict=False)
+    if result.missing_keys:
+        raise ValueError(
+            f"{path} is not a torchvision resnext50_32x4d state_dict: {len(result.missing_keys)} backbone "
+            f"weights missing (e.g. {result.missing_keys[0]})"
+        )
+    logger.info("backbone initialised from %s (%d tensors)", path, len(mapped))
+
+
+def build_model(args) -> tuple[DeepfakeDetector, DetectorConfig, dict]:
+    """The model to train and where its weights came from."""
+    if args.init_checkpoint:
+        loaded = load_checkpoint(args.init_checkpoint)
+        config = dataclasses.replace(
+            loaded.config, sequence_length=args.eval_frames or args.frames, dropout=args.dropout
+        )
+        model = DeepfakeDetector(config)
+        model.load_state_dict(loaded.model.state_dict())
+        origin = {"init_checkpoint": loaded.name, "init_sha256": loaded.sha256, "init_kind": loaded.kind}
+        logger.info("fine-tuning %s (%s checkpoint)", loaded.name, loaded.kind)
+        return model, config, origin
+    config = build_config(args)
+    model = DeepfakeDetector(config)
+    origin = {"init": "random"}
+    if args.backbone_weights:
+        load_backbone_weights(model, args.backbone_weights)
+        origin = {"init": "imagenet", "backbone_weights": Path(args.backbone_weights).name}
+    return model, config, origin
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_json(path: Path, data):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def prepare_data(args, cache_config: CacheConfig, run_dir: Path):
+    """Read the datasets, cache their crops, make or reuse the split.
+
+    Returns (dataset, items, cache, split, unusable items, cache summary).
+    """
+    datasets = [load_data(path, args) for path in args.data]
+    dataset = merge(datasets)
+    items = dataset.items
+    if args.fakes == "self-blended":
+        dropped = sum(item.is_fake for item in items)
+        items = [item for item in items if not item.is_fake]
+        if dropped:
+            logger.info("--fakes self-blended: %d fake videos of the dataset are not used", dropped)
+    if not items:
+        raise SystemExit("no videos found in " + ", ".join(args.data))
+    cache = VideoCache(args.cache_dir or run_dir / "cache", cache_config)
+    summary = cache.build(items, workers=args.cache_workers, progress=not args.no_progress)
+    logger.info("cache: %s", summary)
+    unusable = [item for item in items if cache.status(item) != "ok"]
+    split_path = Path(args.split) if args.split else run_dir / "split.json"
+    split = split_for(
+        items,
+        split_path,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        use_official=not args.no_official_split,
+    )
+    if split_path != run_dir / "split.json":
+        _write_json(run_dir / "split.json", split.to_dict())
+    return dataset, items, cache, split, unusable, summary
+
+
+def train(args):
+    """Train as the parsed command-line `args` (ml_core.cli.train) say; returns the final state."""
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    file_handler = _configure_logging(run_dir)
+    try:
+        return _train(args, run_dir)
+    finally:
+        logging.getLogger().removeHandler(file_handler)
+        file_handler.close()
+
+
+def _train(args, run_dir: Path):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed, deterministic=args.deterministic)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    eval_frames = args.eval_frames or args.frames
+    if args.accum_steps < 1 or args.frames < 1 or args.batch_size < 1:
+        raise SystemExit("--accum-steps, --frames and --batch-size must be at least 1")
+
+    model, config, origin = build_model(args)
+    if config.margin != args.margin and args.init_checkpoint:
+        logger.info("crop margin %.2f taken from the initial checkpoint", config.margin)
+    cache_config = CacheConfig(
+        frames=args.cache_frames, detector=args.detector, margin=config.margin, crop_size=config.image_size
+    )
+    dataset, items, cache, split, unusable, cache_summary = prepare_data(args, cache_config, run_dir)
+    usable = {item.video_id for item in items} - {item.video_id for item in unusable}
+    for item in unusable:
+        logger.warning("not used (%s): %s", cache.status(item), item.video_id)
+    train_items = [item for item in split.select(items, "train") if item.video_id in usable]
+    val_items = [item for item in split.select(items, "val") if item.video_id in usable]
+    train_samples = build_samples(train_items, args.fakes, args.repeats)
+    val_samples = build_samples(
+        val_items, args.val_fakes or args.fakes, fakes_per_video=args.val_fakes_per_video
+    )
+    if not train_samples or not val_samples:
+        raise SystemExit(
+            f"not enough usable videos: {len(train_samples)} training and {len(val_samples)} validation clips"
+        )
+    augment = PRESETS["none" if args.no_augment else args.augment]
+    sbi_config = sbi_config_from(args)
+    train_set = ClipDataset(
+        train_samples,
+        cache,
+        config,
+        frames=args.frames,
+        train=True,
+        seed=args.seed,
+        sampling=args.clip_sampling,
+        augment=augment,
+        sbi_config=sbi_config,
+    )
+    val_set = ClipDataset(
+        val_samples, cache, config, frames=eval_frames, train=False, seed=args.seed, sbi_config=sbi_config
+    )
+    loader_options = dict(
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        worker_init_fn=worker_init_fn,
+        pin_memory=device.type == "cuda",
+    )
+    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_options)
+
+    model.to(device)
+    weights = class_weights(train_samples, config) if args.class_weights == "balanced" else torch.ones(2)
+    criterion = nn.CrossEntropyLoss(weight=weights.to(device))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    batches_per_epoch = len(paired_batches(train_samples, args.batch_size, torch.Generator().manual_seed(0)))
+    steps_per_epoch = math.ceil(batches_per_epoch / args.accum_steps)
+    scheduler = cosine_with_warmup(
+        optimizer,
+        warmup_steps=max(1, round(args.warmup_epochs * steps_per_epoch)),
+        total_steps=args.epochs * steps_per_epoch,
+        min_ratio=args.min_lr_ratio,
+    )
+    amp_enabled = device.type == "cuda" and args.amp != "off"
+    amp_dtype = torch.bfloat16 if amp_enabled and torch.cuda.is_bf16_supported() else torch.float16
+    amp = Amp(amp_enabled, amp_dtype, device.type)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_enabled and amp_dtype == torch.float16)
+
+    resolved = {
+        "args": vars(args),
+        "detector": config.to_dict(),
+        "augment": augment.to_dict(),
+        "sbi": dataclasses.asdict(sbi_config) if args.fakes != "dataset" else None,
+        "cache": {"folder": str(cache.folder), **cache_config.to_dict(), "summary": cache_summary},
+        "data": {
+            "datasets": args.data,
+            "name": dataset.name,
+            "videos": len(items),
+            "unusable": [{"video_id": i.video_id, "status": cache.status(i)} for i in unusable],
+            "split": split.counts([i for i in items if i.video_id in usable]),
+            "train_clips": len(train_samples),
+            "val_clips": len(val_samples),
+        },
+        "class_weights": weights.tolist(),
+        "origin": origin,
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "device": str(device),
+        },
+    }
+    _write_json(run_dir / "config.json", resolved)
+
+    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": None, "stale_epochs": 0}
+    last_path = run_dir / "last.pt"
+    if args.resume:
+        if not last_path.is_file():
+            raise SystemExit(f"--resume: {last_path} does not exist")
+        resumed = torch.load(last_path, map_location=device, weights_only=True)
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        scaler.load_state_dict(resumed["scaler"])
+        state = resumed["state"]
+        logger.info("resumed from %s after epoch %d", last_path, state["epoch"])
+
+    logger.info(
+        "training on %s: %d training clips, %d validation clips, %d steps per epoch",
+        device,
+        len(train_samples),
+        len(val_samples),
+        steps_per_epoch,
+    )
+    started = time.perf_counter()
+    first_epoch = state["epoch"]
+    for epoch in range(first_epoch, args.epochs):
+        if state["stale_epochs"] >= args.patience:
+            logger.info("early stop: no better validation AUC for %d epochs", args.patience)
+            break
+        if args.max_minutes and epoch > first_epoch:
+            elapsed = time.perf_counter() - started
+            if elapsed * (epoch + 1 - first_epoch) / (epoch - first_epoch) > args.max_minutes * 60:
+                logger.info("time budget: stopping after %d epochs (%.1f minutes)", epoch, elapsed / 60)
+                break
+        epoch_started = time.perf_counter()
+        train_set.set_epoch(epoch)
+        # Shuffle order and dropout depend only on (seed, epoch): a resumed run sees the same.
+        torch.manual_seed(derive_seed(args.seed, "epoch", epoch))
+        generator = torch.Generator().manual_seed(derive_seed(args.seed, "shuffle", epoch))
+        batches = paired_batches(train_samples, args.batch_size, generator)
+        train_loader = torch.utils.data.DataLoader(
+            train_set,
+            batch_sampler=batches,
+            num_workers=args.workers,
+            worker_init_fn=worker_init_fn,
+            pin_memory=device.type == "cuda",
+        )
+        train_stats = train_one_epoch(
+            model,
+            criterion,
+            optimizer,
+            scheduler,
+            train_loader,
+            device,
+            epoch,
+            amp=amp,
+            scaler=scaler,
+            args=args,
+        )
+        report = evaluate(model, val_loader, device, amp=amp)
+        val_auc = report["video"]["auc"]
+        improved = not math.isnan(val_auc) and val_auc > state["best_auc"]
+        state["epoch"] = epoch + 1
+        if improved:
+            state.update(best_auc=val_auc, best_epoch=epoch + 1, stale_epochs=0)
+            save_best(run_dir / "best.pt", model, config, report, epoch + 1, resolved, origin)
+        else:
+            state["stale_epochs"] += 1
+        atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "state": state,
+                "config": config.to_dict(),
+            },
+            last_path,
+        )
+        line = {
+            "epoch": epoch + 1,
+            "train_loss": train_stats["loss"],
+            "train_accuracy": train_stats["accuracy"],
+            "sbi_ellipse_frames": train_stats["sbi_ellipse_frames"],
+            "val_video_auc": val_auc,
+            "val_frame_auc": report["frame"]["auc"],
+            "val_balanced_accuracy": report["video"]["balanced_accuracy"],
+            "val_threshold": report["threshold"],
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": round(time.perf_counter() - epoch_started, 1),
+            "best": improved,
+        }
+        with (run_dir / "history.jsonl").open("a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        logger.info(
+            "epoch %d/%d  loss %.4f  train acc %.3f  val video AUC %.4f  frame AUC %.4f  bal acc %.3f%s"
+            "  (%.0f s)",
+            epoch + 1,
+            args.epochs,
+            line["train_loss"],
+            line["train_accuracy"],
+            val_auc,
+            line["val_frame_auc"],
+            line["val_balanced_accuracy"],
+            "  *best*" if improved else "",
+            line["seconds"],
+        )
+    logger.info(
+        "done in %.0f s: best validation video AUC %.4f at epoch %s -> %s",
+        time.perf_counter() - started,
+        state["best_auc"],
+        state["best_epoch"],
+        run_dir / "best.pt",
+    )
+    return state
+
+
+def save_best(path, model, config, report, epoch, resolved, origin):
+    """Our checkpoint format, with the validation threshold stored in the config."""
+    threshold = min(max(report["threshold"], 1e-4), 1 - 1e-4)  # DetectorConfig wants (0, 1)
+    best_config = dataclasses.replace(config, threshold=threshold)
+    model.config = best_config
+    val = {key: value for key, value in report["video"].items()}
+    save_checkpoint(
+        path,
+        model,
+        best_config,
+        metrics={
+            "epoch": epoch,
+            "val_video_auc": report["video"]["auc"],
+            "val_frame_auc": report["frame"]["auc"],
+            "val_threshold": threshold,
+            "val": val,
+        },
+        provenance={
+            "trainer": "ml_core.cli.train",
+            "data": resolved["data"]["datasets"],
+            "fakes": resolved["args"]["fakes"],
+            "seed": resolved["args"]["seed"],
+            "split_counts": resolved["data"]["split"],
+            **origin,
+        },
+    )
+    model.config = config
+
+
+def _configure_logging(run_dir: Path):
+    root = logging.getLogger()
+    if not any(
+        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) for h in root.handlers
+    ):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    file_handler = logging.FileHandler(run_dir / "train.log")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(file_handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return file_handler
