@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ml_core.cli import evaluate, train
+from ml_core.io import write_json
 from ml_core.model.export import export_checkpoint
 from ml_core.training import metrics
 from ml_core.training.evaluation import breakdowns, json_safe
@@ -157,7 +158,7 @@ def main(argv=None):
         "environment": {"python": platform.python_version(), "torch": torch.__version__},
         "test": slim_report(report),
     }
-    (out / "metrics.json").write_text(json.dumps(json_safe(facts), indent=1) + "\n")
+    write_json(out / "metrics.json", json_safe(facts))
     logger.info(
         "wrote %s (%.1f MB, sha256 %s) and %s", out / "detector.pt", size / 1e6, sha256, out / "metrics.json"
     )

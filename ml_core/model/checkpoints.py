@@ -12,9 +12,7 @@ count comes from the name.
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ml_core.errors import CheckpointError
+from ml_core.io import atomic_write
 from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 
 logger = logging.getLogger(__name__)
@@ -109,20 +108,10 @@ def state_dict_sha256(state_dict):
 
 
 def atomic_save(obj, path):
-    """torch.save to a temp file in the same folder, then os.replace: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """torch.save, whole or not at all (ml_core.io.atomic_write)."""
+    with atomic_write(path) as handle:
+        torch.save(obj, handle)
+    return Path(path)
 
 
 def checkpoint_dict(model, config, *, metrics=None, provenance=None, name=None):

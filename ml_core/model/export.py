@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ml_core.io import atomic_write
 from ml_core.model.checkpoints import (
     FORMAT_VERSION,
     atomic_save,
@@ -42,5 +43,6 @@ def export_checkpoint(source, out, dtype=torch.float16):
     }
     out = atomic_save(payload, out)
     sha256 = file_sha256(out)
-    Path(f"{out}.sha256").write_text(f"{sha256}  {out.name}\n")
+    with atomic_write(f"{out}.sha256", "w") as handle:
+        handle.write(f"{sha256}  {out.name}\n")
     return out, Path(source).stat().st_size, out.stat().st_size, sha256

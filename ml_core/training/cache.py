@@ -22,13 +22,13 @@ import json
 import logging
 import multiprocessing
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ml_core.io import atomic_write, write_json
 from ml_core.training.datasets import VideoItem
 
 logger = logging.getLogger(__name__)
@@ -72,13 +72,6 @@ def _key(path: str) -> str:
 def _stamp(path: str) -> dict:
     stat = os.stat(path)
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _write_json(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
 
 
 def face_in_crop(box, margin: float, width: int, height: int, size: int) -> tuple[float, float, float, float]:
@@ -144,17 +137,16 @@ def cache_one(path: str, out_file: str, config: dict) -> dict:
             if points is not None:
                 landmarks[index] = points
     out = Path(out_file)
-    tmp = out.with_name(f".{out.stem}.tmp.npz")
-    np.savez(
-        tmp,
-        crops=crops,
-        frame_indices=np.array([frame.index for frame, _ in track], np.int64),
-        timestamps=np.array([frame.timestamp for frame, _ in track], np.float32),
-        boxes=np.array([face.box for _, face in track], np.int32),
-        face_boxes=face_boxes,
-        landmarks=landmarks,
-    )
-    os.replace(tmp, out)
+    with atomic_write(out) as handle:
+        np.savez(
+            handle,
+            crops=crops,
+            frame_indices=np.array([frame.index for frame, _ in track], np.int64),
+            timestamps=np.array([frame.timestamp for frame, _ in track], np.float32),
+            boxes=np.array([face.box for _, face in track], np.int32),
+            face_boxes=face_boxes,
+            landmarks=landmarks,
+        )
     return {
         **entry,
         "status": "ok",
@@ -180,7 +172,7 @@ class VideoCache:
 
     def _save_index(self):
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_json(
+        write_json(
             self.index_path,
             {"version": INDEX_VERSION, "config": self.config.to_dict(), "entries": self.entries},
         )

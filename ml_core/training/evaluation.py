@@ -1,13 +1,12 @@
 """Scoring a checkpoint on a dataset, and the report the field expects (see ml_core.cli.evaluate)."""
 
-import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ml_core.io import write_json
 from ml_core.model.checkpoints import load_checkpoint
 from ml_core.training import metrics
 from ml_core.training.cache import CacheConfig, VideoCache
@@ -220,7 +219,5 @@ def evaluate(args):
     result["scores"] = scores
     plot_roc(out / "roc.png", curves)
     plot_confusion(out / "confusion_matrix.png", report["video"]["confusion_matrix"], report["threshold"])
-    tmp = out / ".report.json.tmp"
-    tmp.write_text(json.dumps(json_safe(result), indent=1, allow_nan=False))
-    os.replace(tmp, out / "report.json")
+    write_json(out / "report.json", json_safe(result), allow_nan=False)
     return result

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import platform
 import sys
 import time
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_core.io import write_json
 from ml_core.model.checkpoints import atomic_save, load_checkpoint, save_checkpoint
 from ml_core.model.detector import DeepfakeDetector, DetectorConfig
 from ml_core.training.augment import PRESETS
@@ -138,9 +138,7 @@ def _json_default(value):
 
 
 def _write_json(path: Path, data):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=True))
-    os.replace(tmp, path)
+    write_json(path, data, default=_json_default, allow_nan=True)
 
 
 def prepare_data(args, cache_config: CacheConfig, run_dir: Path):

@@ -8,14 +8,13 @@ The result depends only on the seed and the set of video ids (not on listing ord
 
 import json
 import logging
-import os
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ml_core.io import write_json
 from ml_core.training.datasets import VideoItem
 
 logger = logging.getLogger(__name__)
@@ -187,13 +186,7 @@ def _shared_identities(items, assignments) -> set[str]:
 
 
 def save_split(split: Split, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(split.to_dict(), handle, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_json(path, split.to_dict())
 
 
 def load_split(path) -> Split:
