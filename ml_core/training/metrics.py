@@ -1,15 +1,18 @@
-"""Detection metrics written with NumPy only.
+"""Detection metrics: thin wrappers over sklearn.metrics with this project's conventions.
 
 Convention everywhere in this module: `y_true` is 1 for FAKE (the positive class) and 0 for
 REAL, and `scores` are fake probabilities (higher = more likely fake). Functions return NaN
 where a metric is undefined (for example AUC when only one class is present) instead of
-raising, so a report can still be written for a small or one-sided evaluation set.
+raising or warning, so a report can still be written for a small or one-sided evaluation set.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+NAN = float("nan")
 
 
 def _arrays(y_true, scores):
@@ -22,65 +25,32 @@ def _arrays(y_true, scores):
     return y, s
 
 
+def _both_classes(y) -> bool:
+    return 0 < int(y.sum()) < y.size
+
+
 def roc_curve(y_true, scores):
     """False/true positive rates at every distinct score, highest threshold first.
 
-    Returns (fpr, tpr, thresholds); the first point is (0, 0) at threshold +inf.
+    Returns (fpr, tpr, thresholds); the first point is (0, 0) at threshold +inf. Undefined (NaN
+    rates) when only one class is present.
     """
     y, s = _arrays(y_true, scores)
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    # Keep the last index of every run of equal scores: ties move together.
-    distinct = np.where(np.diff(s))[0]
-    ends = np.r_[distinct, y.size - 1] if y.size else np.array([], dtype=np.int64)
-    tps = np.cumsum(y)[ends] if y.size else np.array([])
-    fps = (ends + 1) - tps
-    positives, negatives = y.sum(), y.size - y.sum()
-    tpr = np.r_[0.0, tps / positives] if positives else np.r_[0.0, np.full(tps.size, np.nan)]
-    fpr = np.r_[0.0, fps / negatives] if negatives else np.r_[0.0, np.full(fps.size, np.nan)]
-    thresholds = np.r_[np.inf, s[ends]]
-    return fpr, tpr, thresholds
+    if not _both_classes(y):
+        return np.array([0.0, NAN]), np.array([0.0, NAN]), np.array([np.inf, s.max() if s.size else NAN])
+    return skm.roc_curve(y, s, drop_intermediate=False)
 
 
 def roc_auc(y_true, scores) -> float:
-    """Area under the ROC curve as the Mann-Whitney statistic (ties count one half)."""
+    """Area under the ROC curve (ties count one half)."""
     y, s = _arrays(y_true, scores)
-    positives = int(y.sum())
-    negatives = y.size - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = _average_ranks(s)
-    rank_sum = ranks[y == 1].sum()
-    return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def _average_ranks(values):
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    ranks = np.empty(values.size, dtype=np.float64)
-    start = 0
-    while start < values.size:
-        end = start
-        while end + 1 < values.size and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
+    return float(skm.roc_auc_score(y, s)) if _both_classes(y) else NAN
 
 
 def average_precision(y_true, scores) -> float:
-    """AP = sum over thresholds of (R_n - R_{n-1}) * P_n (no interpolation, as scikit-learn)."""
+    """AP = sum over thresholds of (R_n - R_{n-1}) * P_n (no interpolation)."""
     y, s = _arrays(y_true, scores)
-    positives = int(y.sum())
-    if positives == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    ends = np.r_[np.where(np.diff(s))[0], y.size - 1]
-    tps = np.cumsum(y)[ends]
-    precision = tps / (ends + 1)
-    recall = tps / positives
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(skm.average_precision_score(y, s)) if y.sum() else NAN
 
 
 def eer(y_true, scores) -> tuple[float, float]:
@@ -111,34 +81,26 @@ def eer(y_true, scores) -> tuple[float, float]:
 def confusion_matrix(y_true, y_pred) -> np.ndarray:
     """2x2 counts: rows are the true class, columns the predicted class, index 0 = REAL, 1 = FAKE."""
     y, p = _arrays(y_true, y_pred)
-    matrix = np.zeros((2, 2), dtype=np.int64)
-    np.add.at(matrix, (y, p.astype(np.int64)), 1)
-    return matrix
+    return skm.confusion_matrix(y, p.astype(np.int64), labels=[0, 1])
 
 
 def accuracy(y_true, y_pred) -> float:
     y, p = _arrays(y_true, y_pred)
-    return float(np.mean(y == p)) if y.size else float("nan")
+    return float(skm.accuracy_score(y, p.astype(np.int64))) if y.size else NAN
 
 
 def balanced_accuracy(y_true, y_pred) -> float:
     """Mean of the recall of each class present (true positive rate and true negative rate)."""
     matrix = confusion_matrix(y_true, y_pred)
     recalls = [matrix[c, c] / matrix[c].sum() for c in (0, 1) if matrix[c].sum()]
-    return float(np.mean(recalls)) if recalls else float("nan")
+    return float(np.mean(recalls)) if recalls else NAN
 
 
 def f1_per_class(y_true, y_pred) -> dict[str, float]:
-    """F1 of each class, each taken in turn as the positive class."""
-    matrix = confusion_matrix(y_true, y_pred)
-    result = {}
-    for index, name in ((0, "REAL"), (1, "FAKE")):
-        tp = matrix[index, index]
-        predicted = matrix[:, index].sum()
-        actual = matrix[index].sum()
-        denominator = predicted + actual
-        result[name] = float(2 * tp / denominator) if denominator else float("nan")
-    return result
+    """F1 of each class, each taken in turn as the positive class (NaN for a class never seen)."""
+    y, p = _arrays(y_true, y_pred)
+    scores = skm.f1_score(y, p.astype(np.int64), labels=[0, 1], average=None, zero_division=np.nan)
+    return {"REAL": float(scores[0]), "FAKE": float(scores[1])}
 
 
 def threshold_for_balanced_accuracy(y_true, scores) -> tuple[float, float]:
@@ -188,12 +150,10 @@ def mcnemar(correct_a, correct_b) -> McNemarResult:
     elif discordant < 25:
         # Exact two-sided binomial test with p = 1/2 on the discordant pairs.
         k = min(only_a, only_b)
-        tail = sum(math.comb(discordant, i) for i in range(k + 1)) / 2**discordant
-        statistic, p_value, method = float(k), min(1.0, 2 * tail), "exact"
+        statistic, p_value, method = float(k), stats.binomtest(k, discordant, 0.5).pvalue, "exact"
     else:
-        statistic = (abs(only_a - only_b) - 1) ** 2 / discordant
-        # Chi-square with one degree of freedom: P(X > x) = erfc(sqrt(x / 2)).
-        p_value, method = math.erfc(math.sqrt(statistic / 2)), "chi2"
+        statistic = (abs(only_a - only_b) - 1) ** 2 / discordant  # with continuity correction
+        p_value, method = stats.chi2.sf(statistic, df=1), "chi2"
     return McNemarResult(
         both_right=int(np.sum(a & b)),
         only_a_right=only_a,
