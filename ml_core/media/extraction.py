@@ -55,6 +55,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Bump when a change to face finding or cropping changes the crops a given ExtractConfig yields:
+# training caches are keyed on it (ml_core.training.cache), so old crops are never reused.
+FACE_FINDING_VERSION = 3
+
 DETECTORS = ("hog+mtcnn", "hog", "mtcnn", "cnn")
 CONTRASTS = ("auto", "off")
 # What the reference checkpoints were trained on: full-resolution HOG's boxes on the frame as is.

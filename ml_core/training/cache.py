@@ -1,10 +1,10 @@
 """Preprocessing cache: run the face pipeline once per video, keep the crops, never decode again.
 
-Layout, one folder per extraction setting (so changing --frames or the margin never mixes
-crops made differently):
+Layout, one folder per fingerprint (CacheConfig.fingerprint: every extraction setting, the
+face-finding code's version, library versions), so crops made differently never mix:
 
-    CACHE_DIR/<f20-uniform-hog+mtcnn-cauto-m0.00-s112>/index.json   # config + one entry per video
-    CACHE_DIR/<...>/crops/<key>.npz                        # per video, uncompressed:
+    CACHE_DIR/<f20-uniform-hog+mtcnn-cauto-m0.00-s112-HASH>/index.json   # config + one entry per video
+    CACHE_DIR/<...>/crops/<key>.npz                             # per video, uncompressed:
         crops          (T, S, S, 3) uint8 BGR  (the main identity's face in each sampled frame)
         frame_indices  (T,) int64               (frame numbers in the video)
         timestamps     (T,) float32             (seconds)
@@ -18,6 +18,8 @@ so training and evaluation can count and list them instead of dropping them sile
 """
 
 import hashlib
+import importlib
+import importlib.metadata
 import json
 import logging
 import multiprocessing
@@ -46,14 +48,52 @@ class CacheConfig:
     crop_size: int = 112
     landmarks: bool = True
 
+    def extract_config(self):
+        from ml_core.media.extraction import ExtractConfig  # loads dlib: only when crops are made
+
+        return ExtractConfig(
+            frames=self.frames,
+            strategy=self.strategy,
+            detector=self.detector,
+            contrast=self.contrast,
+            margin=self.margin,
+            crop_size=self.crop_size,
+        )
+
+    def fingerprint(self) -> dict:
+        """Everything that decides the crops: every extraction setting (defaults included), the
+        face-finding code's version and the libraries that decode, detect and resize."""
+        from ml_core.media.extraction import FACE_FINDING_VERSION
+
+        return {
+            "extract": asdict(self.extract_config()),
+            "landmarks": self.landmarks,
+            "face_finding_version": FACE_FINDING_VERSION,
+            "libraries": library_versions(),
+        }
+
     @property
     def folder_name(self) -> str:
+        """Readable settings, then a hash of the whole fingerprint: a changed default, a new face
+        finder or another OpenCV gets a new folder instead of stale crops."""
         name = f"f{self.frames}-{self.strategy}-{self.detector}-c{self.contrast}"
         name += f"-m{self.margin:.2f}-s{self.crop_size}"
-        return name + ("" if self.landmarks else "-nolm")
+        digest = hashlib.sha256(json.dumps(self.fingerprint(), sort_keys=True).encode()).hexdigest()[:12]
+        return f"{name}{'' if self.landmarks else '-nolm'}-{digest}"
 
     def to_dict(self):
         return asdict(self)
+
+
+def library_versions() -> dict:
+    versions = {}
+    for module in ("av", "cv2", "dlib", "numpy", "torch"):
+        versions[module] = getattr(importlib.import_module(module), "__version__", "unknown")
+    try:
+        versions["facenet-pytorch"] = importlib.metadata.version("facenet-pytorch")
+    except importlib.metadata.PackageNotFoundError:
+        versions["facenet-pytorch"] = "absent"
+    return versions
 
 
 @dataclass
@@ -99,23 +139,13 @@ def cache_one(path: str, out_file: str, config: dict) -> dict:
     import cv2
 
     from ml_core.errors import MlCoreError
-    from ml_core.media.extraction import ExtractConfig, extract_faces
+    from ml_core.media.extraction import extract_faces
 
     cv2.setNumThreads(1)  # the pool already uses every core
     cfg = CacheConfig(**config)
     entry = {"path": path, **_stamp(path), "file": None, "frames": 0, "landmarks_found": 0}
     try:
-        extraction = extract_faces(
-            path,
-            ExtractConfig(
-                frames=cfg.frames,
-                strategy=cfg.strategy,
-                detector=cfg.detector,
-                contrast=cfg.contrast,
-                margin=cfg.margin,
-                crop_size=cfg.crop_size,
-            ),
-        )
+        extraction = extract_faces(path, cfg.extract_config())
     except MlCoreError as exc:
         status = "no_face" if exc.code == "no_face" else "error"
         return {**entry, "status": status, "error_code": exc.code, "message": str(exc)}
@@ -174,7 +204,12 @@ class VideoCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_json(
             self.index_path,
-            {"version": INDEX_VERSION, "config": self.config.to_dict(), "entries": self.entries},
+            {
+                "version": INDEX_VERSION,
+                "config": self.config.to_dict(),
+                "fingerprint": self.config.fingerprint(),
+                "entries": self.entries,
+            },
         )
 
     def entry(self, item: VideoItem) -> dict | None:
