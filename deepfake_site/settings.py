@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ml_core.constants import BOX_MODES
+
 from .env import database_from_url, env_bool, env_choice, env_int, env_list, env_str, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -147,7 +149,7 @@ DETECTOR_DEVICE = env_str("DETECTOR_DEVICE", "")  # empty: cuda when available, 
 DETECTOR_EXPLAIN = env_bool("DETECTOR_EXPLAIN", True)
 # Face boxes: "" = what the active checkpoint asks for (reference checkpoints: exact, i.e. the
 # boxes of full-resolution HOG they were trained on; ours: fast), or force "fast" / "exact".
-DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", ("fast", "exact"))
+DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", BOX_MODES)
 # Face detector for fast boxes: HOG, then MTCNN where HOG sees nobody (dark, small, turned faces).
 # Exact boxes (reference checkpoints) always use HOG alone.
 DETECTOR_FACE_DETECTOR = env_choice(

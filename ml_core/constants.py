@@ -12,6 +12,10 @@ VIDEO_TYPES = {
 }
 VIDEO_EXTENSIONS = tuple(VIDEO_TYPES)
 
+# Face boxes: "fast" (working-scale detection) or "exact" (full-resolution HOG's own boxes,
+# what the reference checkpoints were trained on).
+BOX_MODES = ("fast", "exact")
+
 # Frames sampled per video: fewer says little, more costs time without changing verdicts.
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 10, 100, 20
 

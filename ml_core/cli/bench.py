@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_core.constants import VIDEO_EXTENSIONS
+from ml_core.constants import BOX_MODES, VIDEO_EXTENSIONS
 
 
 def peak_rss_mb():
@@ -355,7 +355,7 @@ def get_args_parser():
     )
     parser.add_argument(
         "--boxes",
-        choices=("fast", "exact"),
+        choices=BOX_MODES,
         default="fast",
         help="our face boxes: fast, or exactly full-resolution HOG's (ml_core.media.hog_exact)",
     )

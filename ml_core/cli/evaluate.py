@@ -18,8 +18,10 @@ import logging
 import os
 import sys
 
+from ml_core.cli.options import add_dataset_options
 from ml_core.media.extraction import DETECTORS
 from ml_core.training import evaluation
+from ml_core.training.clips import FAKE_SOURCES
 
 
 def get_args_parser(add_help=True):
@@ -28,21 +30,14 @@ def get_args_parser(add_help=True):
     parser.add_argument(
         "--compare", default=None, help="a second checkpoint to compare with on the same videos"
     )
-    parser.add_argument(
-        "--data", action="append", required=True, help="dataset folder or label CSV (repeatable)"
-    )
-    parser.add_argument(
-        "--layout", default="auto", choices=("auto", "folder", "csv", "celebdf", "ffpp", "dfdc")
-    )
-    parser.add_argument("--compression", default="c23")
-    parser.add_argument("--identity-pattern", default=None)
+    add_dataset_options(parser)
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--split", default=None, help="split file (from training) to select --subset from")
     parser.add_argument("--subset", default="test", choices=("train", "val", "test", "all"))
     parser.add_argument(
         "--fakes",
         default="dataset",
-        choices=("dataset", "self-blended", "both"),
+        choices=FAKE_SOURCES,
         help="also (or only) score self-blended fakes made from the real videos",
     )
     parser.add_argument(

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import cv2
 
+from ml_core.constants import BOX_MODES
 from ml_core.errors import MlCoreError
-from ml_core.media.extraction import CONTRASTS, DETECTORS, ExtractConfig, extract_faces
+from ml_core.media.extraction import CONTRASTS, DETECTORS, STRATEGIES, ExtractConfig, extract_faces
 
 
 def get_args_parser():
@@ -26,7 +27,7 @@ def get_args_parser():
     )
     parser.add_argument("video")
     parser.add_argument("--frames", type=int, default=20, help="frames to sample (10..100)")
-    parser.add_argument("--strategy", choices=("uniform", "first-n"), default="uniform")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="uniform")
     parser.add_argument(
         "--detector",
         choices=DETECTORS,
@@ -44,7 +45,7 @@ def get_args_parser():
     parser.add_argument("--work-max-side", type=int, default=ExtractConfig.work_max_side)
     parser.add_argument(
         "--boxes",
-        choices=("fast", "exact"),
+        choices=BOX_MODES,
         default="fast",
         help="exact: full-resolution HOG's boxes, as the reference checkpoints were trained on",
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 
 from ml_core.errors import MlCoreError
+from ml_core.model.detector import AGGREGATIONS
 
 CHECKPOINT_ENV = "DEEPFAKE_CHECKPOINT"
 
@@ -35,7 +36,7 @@ def get_args_parser():
     parser.add_argument("--explain", type=Path, metavar="DIR", help="write Grad-CAM overlays (PNG) to DIR")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--uncertain-band", type=float, default=None, help="override the UNCERTAIN band")
-    parser.add_argument("--aggregation", choices=("mean", "last"), default=None)
+    parser.add_argument("--aggregation", choices=AGGREGATIONS, default=None)
     return parser
 
 

@@ -19,25 +19,18 @@ clips: what a batch holds); this module only parses arguments, like torchvision'
 import argparse
 import os
 
+from ml_core.cli.options import add_dataset_options
+from ml_core.media.extraction import DETECTORS
+from ml_core.model.detector import BACKBONES
 from ml_core.training import run
 from ml_core.training.augment import PRESETS
+from ml_core.training.clips import FAKE_SOURCES
 
 
 def get_args_parser(add_help=True):
     parser = argparse.ArgumentParser(description="Train a deepfake video detector", add_help=add_help)
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--data", action="append", required=True, help="dataset folder or label CSV (repeatable)"
-    )
-    data.add_argument(
-        "--layout", default="auto", choices=("auto", "folder", "csv", "celebdf", "ffpp", "dfdc")
-    )
-    data.add_argument("--compression", default="c23", help="FaceForensics++ compression (raw, c23, c40)")
-    data.add_argument(
-        "--identity-pattern",
-        default=None,
-        help="regex on file names whose groups name the person (folder/CSV layouts), for splits",
-    )
+    add_dataset_options(data)
     data.add_argument("--out", required=True, help="run folder (checkpoints, config, split, history)")
     data.add_argument(
         "--cache-dir", default=None, help="face crop cache (default RUN_DIR/cache); share it between runs"
@@ -52,7 +45,7 @@ def get_args_parser(add_help=True):
     data.add_argument(
         "--detector",
         default="hog+mtcnn",
-        choices=("hog+mtcnn", "hog", "mtcnn", "cnn"),
+        choices=DETECTORS,
         help="face detector used at cache time",
     )
     data.add_argument(
@@ -70,13 +63,13 @@ def get_args_parser(add_help=True):
     data.add_argument(
         "--fakes",
         default="dataset",
-        choices=("dataset", "self-blended", "both"),
+        choices=FAKE_SOURCES,
         help="fakes to train on: the dataset's, self-blended ones made from its real videos, or both",
     )
     data.add_argument(
         "--val-fakes",
         default=None,
-        choices=("dataset", "self-blended", "both"),
+        choices=FAKE_SOURCES,
         help="fakes to validate (choose the best epoch) on; default: as --fakes. Self-blended fakes "
         "alone do not tell whether a detector finds real deepfakes",
     )
@@ -97,9 +90,7 @@ def get_args_parser(add_help=True):
     model.add_argument(
         "--mode", default="native", choices=("native", "reference"), help="native: LSTM over frames"
     )
-    model.add_argument(
-        "--backbone", default="resnext50_32x4d", choices=("resnext50_32x4d", "small", "residual", "tiny")
-    )
+    model.add_argument("--backbone", default="resnext50_32x4d", choices=BACKBONES)
     model.add_argument("--feature-dim", type=int, default=None, help="tiny backbone only: feature width")
     model.add_argument("--hidden-size", type=int, default=None, help="LSTM width (default from the mode)")
     model.add_argument("--dropout", type=float, default=0.4)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ml_core.constants import MAX_FRAMES, MIN_FRAMES
+from ml_core.constants import BOX_MODES, MAX_FRAMES, MIN_FRAMES
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLarge, VideoTooLong
 from ml_core.media import hog_exact
 from ml_core.media.faces import (
@@ -61,6 +61,7 @@ FACE_FINDING_VERSION = 3
 
 DETECTORS = ("hog+mtcnn", "hog", "mtcnn", "cnn")
 CONTRASTS = ("auto", "off")
+STRATEGIES = ("uniform", "first-n")
 # What the reference checkpoints were trained on: full-resolution HOG's boxes on the frame as is.
 EXACT_BOXES = {"boxes": "exact", "detector": "hog", "contrast": "off"}
 
@@ -104,7 +105,7 @@ class ExtractConfig:
             self.contrast = "off" if exact else "auto"
         if not MIN_FRAMES <= self.frames <= MAX_FRAMES:
             raise ValueError(f"frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {self.frames}")
-        if self.strategy not in ("uniform", "first-n"):
+        if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be 'uniform' or 'first-n', got {self.strategy!r}")
         if self.detector not in DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
@@ -112,7 +113,7 @@ class ExtractConfig:
             raise ValueError(f"contrast must be 'auto' or 'off', got {self.contrast!r}")
         if not 0 <= self.margin <= 1:
             raise ValueError(f"margin must be between 0 and 1, got {self.margin}")
-        if self.boxes not in ("fast", "exact"):
+        if self.boxes not in BOX_MODES:
             raise ValueError(f"boxes must be 'fast' or 'exact', got {self.boxes!r}")
         if self.boxes == "exact" and (self.detector != "hog" or self.contrast != "off"):
             raise ValueError(

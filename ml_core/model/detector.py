@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from ml_core.constants import IMAGENET_MEAN, IMAGENET_STD
+from ml_core.constants import BOX_MODES, IMAGENET_MEAN, IMAGENET_STD
 
 BACKBONES = ("resnext50_32x4d", "small", "residual", "tiny")
 SMALL_WIDTHS = (32, 64, 128, 256)
@@ -83,7 +83,7 @@ class DetectorConfig:
             raise ValueError("the detector has exactly two classes and fake_index is 0 or 1")
         if self.class_names[self.fake_index] != "FAKE":
             raise ValueError(f"class_names[{self.fake_index}] must be 'FAKE', got {self.class_names}")
-        if self.face_boxes not in ("fast", "exact"):
+        if self.face_boxes not in BOX_MODES:
             raise ValueError(f"face_boxes must be 'fast' or 'exact', not {self.face_boxes!r}")
         if self.channel_order not in ("BGR", "RGB"):
             raise ValueError("channel_order must be 'BGR' or 'RGB'")

@@ -18,6 +18,9 @@ from ml_core.training.sbi import SBIConfig, self_blend_clip
 from ml_core.training.seeding import rng_for
 
 SBI_SOURCE = "self-blended"
+# Which fakes a run trains or validates on: the dataset's own, self-blended ones made from its
+# real videos, or both.
+FAKE_SOURCES = ("dataset", SBI_SOURCE, "both")
 
 
 @dataclass(frozen=True)
