@@ -6,7 +6,7 @@ from ml_core.errors import NoFaceFound, NotAVideo, NoVideoStream, TruncatedVideo
 from ml_core.media.extraction import ExtractConfig, extract_faces, probe
 from tests.helpers.malformed import audio_only_mp4
 from tests.helpers.videos import face_frames, make_blank_video, make_face_video, write_video
-from tests.ml_core.media_videos import face_video_h264, write_h264
+from tests.ml_core.media.videos import face_video_h264, write_h264
 
 
 def assert_user_facing(error):

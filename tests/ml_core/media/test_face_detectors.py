@@ -125,7 +125,7 @@ def test_exact_boxes_keep_hog_on_the_frame_as_decoded():
     assert (config.boxes, config.detector, config.contrast) == ("exact", "hog", "off")
 
 
-TURNED_FACE_CLIP = Path(__file__).resolve().parents[3] / "shared" / "training" / "crops_fake"
+TURNED_FACE_CLIP = Path(__file__).resolve().parents[4] / "shared" / "training" / "crops_fake"
 TURNED_FACE_CLIP = TURNED_FACE_CLIP / "dfdc_part0_facecrop_0_acdkfksyev_0_0.mp4"
 
 

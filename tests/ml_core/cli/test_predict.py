@@ -72,7 +72,7 @@ def test_it_runs_as_a_module(video, checkpoint):
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] == "FAKE"

@@ -17,7 +17,7 @@ from ml_core.model.detector import (
 from ml_core.model.transforms import crops_to_tensor
 from ml_core.training.run import build_config
 from tests.helpers.videos import face_patch
-from tests.ml_core.test_inference import make_extraction
+from tests.ml_core.inference.test_predictor import make_extraction
 
 
 def residual(**overrides):

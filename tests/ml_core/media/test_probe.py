@@ -5,7 +5,7 @@ import pytest
 from ml_core.media.extraction import probe
 from ml_core.media.video import iter_frames
 from tests.helpers.videos import make_face_video
-from tests.ml_core.media_videos import numbered_frames, write_h264
+from tests.ml_core.media.videos import numbered_frames, write_h264
 
 
 def test_it_describes_a_generated_video(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from ml_core.errors import TruncatedVideo
 from ml_core.media.video import iter_frames, prefetched
-from tests.ml_core.media_videos import numbered_frames, write_h264
+from tests.ml_core.media.videos import numbered_frames, write_h264
 
 
 def _threads():

@@ -8,7 +8,7 @@ from ml_core.inference.predictor import Predictor
 from ml_core.model.checkpoints import load_checkpoint, save_checkpoint
 from ml_core.model.detector import SMALL_WIDTHS, DeepfakeDetector, DetectorConfig
 from ml_core.training.run import build_config
-from tests.ml_core.test_inference import make_extraction
+from tests.ml_core.inference.test_predictor import make_extraction
 
 
 def small(**overrides):
