@@ -13,6 +13,7 @@ run: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 check: install
 	$(PY) manage.py check --fail-level WARNING
@@ -34,7 +35,7 @@ test-postgres: install
 # Known vulnerabilities in the pinned requirements. Needs PyPI's JSON API and OSV (internet);
 # --strict fails when a package could not be audited, so it never passes without auditing.
 audit: install
-	$(PY) -m pip_audit -r requirements.txt -r requirements-nodeps.txt --no-deps --disable-pip --strict
+	$(PY) -m pip_audit -r requirements-dev.txt -r requirements-nodeps.txt --no-deps --disable-pip --strict
 
 # Reproduce the shipped detector (models/default: weights, metrics.json) from the labelled public
 # clips in ../shared: train, test on the held-out split, export. About 15 minutes on 2 CPU cores.

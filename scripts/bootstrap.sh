@@ -24,11 +24,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
-stamp=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
+stamp=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp" ]; then
   echo "bootstrap: installing requirements (first time: about 2 minutes, ~6 GB with CUDA torch)"
   start=$(date +%s)
-  .venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
+  .venv/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt
   # Second step without dependency resolution: face-recognition declares `dlib`, which dlib-bin
   # already provides (building dlib from source takes 10 minutes); XStatic-Bootstrap needs the
   # venv's pinned setuptools to build.
