@@ -107,3 +107,17 @@ def sqlite_database(path):
         },
         "TEST": {"NAME": str(path) + ".test"},
     }
+
+
+def cache_from_url(url):
+    """A CACHES entry: `redis://host:port/db` (shared by every process), or "" for per-process memory."""
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if urlparse(url).scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL or empty, not {url!r}")
+    # Short timeouts: a missing Redis must cost a log-in a moment, not a minute (the throttle fails open).
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }

@@ -6,13 +6,23 @@ cookie protection that `manage.py check --deploy` looks for. Every variable is
 listed in the README.
 """
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from ml_core.constants import BOX_MODES
 
-from .env import database_from_url, env_bool, env_choice, env_int, env_list, env_str, sqlite_database
+from .env import (
+    cache_from_url,
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    sqlite_database,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -167,6 +177,10 @@ DETECTOR_DEFAULT_CHECKPOINT = env_str(
 )
 # Workers keep a local copy of each checkpoint here, keyed by SHA-256 (storage may be remote).
 DETECTOR_CACHE_DIR = Path(env_str("DETECTOR_CACHE_DIR", str(VAR_DIR / "detector-cache")))
+
+# Django's cache, where the log-in throttle counts failures: Redis by default, so every web
+# process shares one count; CACHE_URL="" keeps it in each process's memory.
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"))}
 
 # Failed log-ins: this many per username and address lock that pair out for this long.
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5, minimum=1)

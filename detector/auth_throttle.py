@@ -2,16 +2,21 @@
 
 After LOGIN_THROTTLE_ATTEMPTS failures (default 5) that username cannot log in from that
 address for LOGIN_THROTTLE_SECONDS (default 15 minutes), counted from the last failure.
-Simple on purpose: with the default per-process memory cache the counter is per worker
-process; configure a shared cache (Redis) in production for one counter across processes.
+The count lives in Django's cache: Redis by default (CACHE_URL), so every web process adds to
+one atomic counter. When the cache cannot be reached the throttle fails open, with a warning:
+an unreachable Redis must not lock everybody out.
 """
 
 import hashlib
+import logging
 
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 
 def max_attempts():
@@ -32,8 +37,16 @@ def _key(username, address):
     return f"login-failures:{digest}"
 
 
+def _unavailable(exc):
+    logger.warning("log-in throttle off for this attempt: the cache is unreachable (%s)", exc)
+
+
 def failures(username, address):
-    return cache.get(_key(username, address), 0)
+    try:
+        return cache.get(_key(username, address), 0)
+    except (RedisError, OSError) as exc:
+        _unavailable(exc)
+        return 0
 
 
 def is_locked(username, address):
@@ -41,15 +54,29 @@ def is_locked(username, address):
 
 
 def record_failure(username, address):
+    """Count one failure; returns the count. add + incr: concurrent failures in several processes
+    are each counted once."""
     key = _key(username, address)
-    count = cache.get(key, 0) + 1
-    # Re-setting the timeout on each failure makes the lockout last a full window after the last try.
-    cache.set(key, count, window_seconds())
+    try:
+        cache.add(key, 0, window_seconds())
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, window_seconds())
+            count = 1
+        # Renewing the timeout makes the lockout last a full window after the last try.
+        cache.touch(key, window_seconds())
+    except (RedisError, OSError) as exc:
+        _unavailable(exc)
+        return 0
     return count
 
 
 def reset(username, address):
-    cache.delete(_key(username, address))
+    try:
+        cache.delete(_key(username, address))
+    except (RedisError, OSError) as exc:
+        _unavailable(exc)
 
 
 def lockout_message():

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -46,6 +46,17 @@ def free_port(preferred=None):
                 continue
             return sock.getsockname()[1]
     raise RuntimeError("no free port")
+
+
+def choose_cache(broker):
+    """Where the log-in throttle counts: CACHE_URL when set, else database 1 of the broker's Redis,
+    else each web process's memory (the embedded broker means there is no Redis)."""
+    if "CACHE_URL" in os.environ:
+        return os.environ["CACHE_URL"]
+    if broker.startswith(("redis://", "rediss://")):
+        return urlunparse(urlparse(broker)._replace(path="/1"))
+    log("cache: no Redis, so the log-in throttle counts per process")
+    return ""
 
 
 def choose_broker(children):
@@ -117,6 +128,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         env["CELERY_BROKER_URL"] = choose_broker(children)
+        env["CACHE_URL"] = choose_cache(env["CELERY_BROKER_URL"])
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "1"], cwd=ROOT, env=env, check=True)
         # The shipped model, unless the operator already chose one: verdicts with no manual step.
         subprocess.run([PY, "manage.py", "install_detector", "--default"], cwd=ROOT, env=env, check=True)

@@ -80,6 +80,13 @@ def test_database_url_with_an_unknown_scheme_fails_loudly():
         env.database_from_url("mysql://root@localhost/db")
 
 
+def test_cache_url_picks_redis_memory_or_fails_loudly():
+    assert env.cache_from_url("redis://127.0.0.1:6379/1")["BACKEND"].endswith("RedisCache")
+    assert env.cache_from_url("")["BACKEND"].endswith("LocMemCache")
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL"):
+        env.cache_from_url("memcached://127.0.0.1:11211")
+
+
 def test_production_without_secret_key_refuses_to_start():
     extra = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
     result = run_manage("check", extra_env=extra, drop=("SECRET_KEY",))

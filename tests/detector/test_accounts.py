@@ -1,14 +1,16 @@
 """Accounts: sign-up, throttled log-in, log-out, password change and reset, the account page, API tokens."""
 
+import os
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
+from deepfake_site.env import cache_from_url
 from detector.models import ApiToken
 from detector.tokens import hash_secret
 from tests.helpers.web import PASSWORD, make_user
@@ -179,6 +181,46 @@ def test_a_successful_log_in_resets_the_counter(alice, settings):
     login(client, "alice", "wrong")
     login(client, "alice", "wrong")
     assert login(client, "alice", PASSWORD).status_code == 302
+
+
+def test_every_process_adds_to_one_failure_count_in_redis(redis_url):
+    """Two web processes (this one and a fresh interpreter) count into one Redis key."""
+    import subprocess
+    import sys
+    import uuid
+
+    from detector import auth_throttle
+    from tests.conftest import ROOT
+
+    username = f"user-{uuid.uuid4().hex}"
+    # A context, not the settings fixture: the cache must be memory again before teardown clears it.
+    with override_settings(CACHES={"default": cache_from_url(redis_url)}):
+        assert auth_throttle.record_failure(username, "10.0.0.1") == 1
+        assert auth_throttle.record_failure(username, "10.0.0.1") == 2
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django; django.setup(); from detector import auth_throttle; "
+                f"print(auth_throttle.record_failure({username!r}, '10.0.0.1'))",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "deepfake_site.settings", "CACHE_URL": redis_url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert other.stdout.strip() == "3"
+        assert auth_throttle.failures(username, "10.0.0.1") == 3
+        auth_throttle.reset(username, "10.0.0.1")
+        assert auth_throttle.failures(username, "10.0.0.1") == 0
+
+
+def test_log_in_still_works_when_the_cache_is_unreachable(alice, caplog):
+    with override_settings(CACHES={"default": cache_from_url("redis://127.0.0.1:1/0")}):  # nobody there
+        assert b"Please enter a correct username" in login(Client(), "alice", "wrong").content
+        assert login(Client(), "alice", PASSWORD).status_code == 302
+    assert "the cache is unreachable" in caplog.text
 
 
 # --- passwords ------------------------------------------------------------------------------
