@@ -107,7 +107,7 @@ class Submission(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     media_purged_at = models.DateTimeField(null=True, blank=True)
-    # Worker bookkeeping (detector.tasks): when the job message was last handed to the broker
+    # Worker bookkeeping (detector.worker): when the job message was last handed to the broker
     # (empty: not yet, e.g. the broker was down), who holds the claim, and its last sign of life.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=200, blank=True)

@@ -1,36 +1,28 @@
-"""The submission lifecycle outside the worker: enqueue, re-run, recover, delete, retention.
+"""The submission lifecycle outside the worker: enqueue, re-run, delete, retention.
 
 Nothing here may lose a submission. The row is the source of truth; a broker message is only a
 nudge. So publishing never raises (a broker outage leaves the row queued with no
-`dispatched_at`), and `requeue_stuck` re-sends whatever a message should have started but did
-not: never-dispatched rows, rows queued for too long, and rows whose worker stopped
-heartbeating. The worker's claim (detector.tasks) makes a duplicate message harmless.
+`dispatched_at`) and worker.recovery re-sends whatever a message should have started but did not.
+The worker's claim (worker.claims) makes a duplicate message harmless.
 """
 
 import logging
 from datetime import timedelta
 from functools import partial
 
-from django.conf import settings
+from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import claims
 from .models import DetectorModel, FrameImage, Submission
 
 logger = logging.getLogger(__name__)
 
 Status, Stage = Submission.Status, Submission.Stage
 
-
-def max_attempts():
-    """Claims allowed per run before a job that keeps killing its worker is marked FAILED."""
-    return settings.DETECTOR_MAX_ATTEMPTS
-
-
-def stuck_after():
-    return timedelta(seconds=settings.STUCK_AFTER_SECONDS)
+# Sent by name: detector.tasks imports the worker, which imports this module.
+ANALYZE_TASK = "detector.tasks.analyze_submission"
 
 
 def model_for(submission):
@@ -75,10 +67,8 @@ def dispatch_on_commit(submission_id):
 
 def dispatch(submission_id):
     """Send the job now; on success record `dispatched_at`. Returns True when sent."""
-    from .tasks import analyze_submission
-
     try:
-        analyze_submission.apply_async(args=[submission_id])
+        current_app.tasks[ANALYZE_TASK].apply_async(args=[submission_id])
     except Exception:
         logger.warning(
             "could not send analysis job for submission %s (broker unreachable?); it stays queued "
@@ -164,85 +154,6 @@ def start_waiting_submissions():
     for pk in ids:
         dispatch_on_commit(pk)
     return len(ids)
-
-
-def fail_submission(submission_id, message, *, claim_token=None):
-    """Mark FAILED with a user-facing message (only if still held by `claim_token` when given)."""
-    rows = Submission.objects.filter(pk=submission_id)
-    rows = rows.filter(claim_token=claim_token, status=Status.RUNNING) if claim_token else rows
-    now = timezone.now()
-    return rows.update(
-        status=Status.FAILED,
-        stage=Stage.FINISHED,
-        error_message=message,
-        finished_at=now,
-        updated_at=now,
-        claim_token="",
-    )
-
-
-def too_many_attempts_message():
-    return (
-        f"The analysis stopped unexpectedly {max_attempts()} times in a row, so it was given up. "
-        "The video may be unusual (very large frames or a damaged stream); try re-encoding it."
-    )
-
-
-def requeue_stuck(older_than=None):
-    """Re-send jobs that should be running but are not. Returns {reason: count}.
-
-    - queued but never handed to the broker (it was down at upload time): sent now;
-    - queued, sent more than `older_than` ago (default STUCK_AFTER_SECONDS): sent again;
-    - waiting for a model while one is active: sent;
-    - running, but its worker is gone (no heartbeat within the lease, or a dead process on this
-      host): put back in line, or FAILED once it has used up its attempts.
-    A duplicate message is harmless: the worker's claim turns it into a no-op.
-    """
-    now = timezone.now()
-    deadline = now - (stuck_after() if older_than is None else timedelta(seconds=older_than))
-    counts = {"never_sent": 0, "stale_queued": 0, "waiting_model": 0, "dead_worker": 0, "gave_up": 0}
-    has_model = DetectorModel.active() is not None
-
-    counts["waiting_model"] = start_waiting_submissions()
-    queued = Submission.objects.filter(status=Status.QUEUED).exclude(stage=Stage.WAITING_MODEL)
-    to_send = []
-    for pk, dispatched_at, requested in queued.values_list("pk", "dispatched_at", "requested_detector_id"):
-        if not has_model and requested is None:
-            Submission.objects.filter(pk=pk, status=Status.QUEUED).update(stage=Stage.WAITING_MODEL)
-            continue
-        if dispatched_at is None:
-            counts["never_sent"] += 1
-        elif dispatched_at < deadline:
-            counts["stale_queued"] += 1
-        else:
-            continue
-        to_send.append(pk)
-
-    for sub in Submission.objects.filter(status=Status.RUNNING).only(
-        "pk", "claim_token", "heartbeat_at", "attempts"
-    ):
-        if not claims.holder_is_gone(sub.claim_token, sub.heartbeat_at, now):
-            continue
-        stale = Submission.objects.filter(pk=sub.pk, status=Status.RUNNING, claim_token=sub.claim_token)
-        if sub.attempts >= max_attempts():
-            counts["gave_up"] += fail_submission(
-                sub.pk, too_many_attempts_message(), claim_token=sub.claim_token
-            )
-            logger.error(
-                "submission %s: worker died on each of %s attempts; marked failed", sub.pk, sub.attempts
-            )
-            continue
-        # Conditional on the same claim: a worker that was only slow and heartbeats again keeps it.
-        if stale.update(
-            status=Status.QUEUED, stage=Stage.WAITING, claim_token="", progress=0, updated_at=now
-        ):
-            logger.warning("submission %s: its worker stopped (claim %s); re-queued", sub.pk, sub.claim_token)
-            counts["dead_worker"] += 1
-            to_send.append(sub.pk)
-
-    for pk in to_send:
-        dispatch_on_commit(pk)
-    return counts
 
 
 def purge_media(older_than_days, *, dry_run=False):

@@ -38,7 +38,7 @@ def sent():
 @pytest.fixture
 def in_process_worker(settings, tmp_path):
     """Settings for running jobs inside this test's transaction, and a fresh model cache."""
-    from detector import worker_runtime
+    from detector.worker import runtime as worker_runtime
 
     # The heartbeat thread has its own connection, which cannot see this test's open transaction.
     settings.DETECTOR_HEARTBEAT_SECONDS = 3600

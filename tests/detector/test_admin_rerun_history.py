@@ -3,11 +3,11 @@
 import pytest
 from django.urls import reverse
 
-from detector import worker_runtime
 from detector.models import Result, User
 from detector.registry import install_checkpoint
 from detector.services import enqueue_analysis
 from detector.tasks import analyze_submission
+from detector.worker import runtime as worker_runtime
 from tests.detector._worker_support import stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_face_video

@@ -12,6 +12,7 @@ from django.utils import timezone
 from detector import services
 from detector.models import DetectorModel, FrameImage, Result, Submission
 from detector.tasks import analyze_submission
+from detector.worker import recovery
 from tests.detector._worker_support import face_video, install_tiny_model, make_user, stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
 
@@ -119,7 +120,7 @@ def test_requeue_stuck_resends_jobs_queued_for_too_long_and_frees_dead_workers_j
     )
     sent.reset_mock()
 
-    counts = services.requeue_stuck()
+    counts = recovery.requeue_stuck()
 
     assert (counts["stale_queued"], counts["dead_worker"]) == (1, 1)
     assert sorted(c.kwargs["args"][0] for c in sent.call_args_list) == sorted([lost.pk, dead.pk])
@@ -134,7 +135,7 @@ def test_requeue_stuck_gives_up_on_a_job_that_used_all_its_attempts(tmp_path, se
     Submission.objects.filter(pk=submission.pk).update(
         status=Status.RUNNING, claim_token="x|ns|1|2|z", heartbeat_at=None, attempts=3
     )
-    assert services.requeue_stuck()["gave_up"] == 1
+    assert recovery.requeue_stuck()["gave_up"] == 1
     submission.refresh_from_db()
     assert submission.status == Status.FAILED and "3 times" in submission.error_message
 

@@ -7,9 +7,12 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from detector import services, worker_runtime
+from detector import services
 from detector.models import FrameImage, Result, Submission
-from detector.tasks import AnalysisJob, analyze_submission
+from detector.tasks import analyze_submission
+from detector.worker import recovery
+from detector.worker import runtime as worker_runtime
+from detector.worker.job import AnalysisJob
 from tests.detector._worker_support import (
     blank_video,
     face_video,
@@ -131,12 +134,16 @@ def test_it_takes_over_at_once_from_a_dead_process_on_this_host(tmp_path, owner,
     import subprocess
     import sys
 
-    from detector import claims
+    from detector.worker import claims
 
     install_tiny_model(tmp_path)
     submission = stored_submission(owner, face_video(tmp_path), enqueue=True)
     child = subprocess.run(
-        [sys.executable, "-c", "from detector import claims; print(claims.new_token())"],
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from detector.worker import claims; print(claims.new_token())",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -272,7 +279,7 @@ def test_without_a_model_uploads_wait_and_start_when_one_is_installed(tmp_path, 
     submission.refresh_from_db()
     assert (submission.status, submission.stage) == (Status.QUEUED, Stage.WAITING_MODEL)
     assert not sent.called
-    assert services.requeue_stuck()["waiting_model"] == 0 and not sent.called
+    assert recovery.requeue_stuck()["waiting_model"] == 0 and not sent.called
 
     install_tiny_model(tmp_path, activate=True)
 

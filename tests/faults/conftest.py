@@ -94,7 +94,7 @@ def finished(submission, timeout=120, worker=None):
 
 def finished_with_beat(submission, timeout=120, every=3.0):
     """Wait for the job to end while running requeue_stuck every few seconds, as beat would."""
-    from detector.services import requeue_stuck
+    from detector.worker.recovery import requeue_stuck
 
     last = [0.0]
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from detector.models import FrameImage, Result, Submission
-from detector.services import max_attempts
+from detector.worker.claims import max_attempts
 from tests.conftest import wait_for
 from tests.detector._worker_support import face_video, install_tiny_model, make_user, stored_submission
 from tests.faults.conftest import files_under, finished, finished_with_beat, running_holder_pid
@@ -95,7 +95,7 @@ def test_a_video_that_kills_its_worker_every_time_ends_failed_after_bounded_atte
 def test_a_zombie_holder_counts_as_gone():
     """A SIGKILLed pool child whose parent died too is a zombie until PID 1 reaps it (in a
     container without an init, never). /proc still lists it with its start time."""
-    from detector import claims
+    from detector.worker import claims
 
     # The holder writes its token while alive; it becomes a zombie only later.
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from detector.services import requeue_stuck
+from detector.worker.recovery import requeue_stuck
 
 
 class Command(BaseCommand):

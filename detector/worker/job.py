@@ -1,0 +1,227 @@
+"""One analysis: copy the video locally, probe it, find faces, predict, then store the crops,
+overlays and Result. Every write goes through the job's claim (worker.claims).
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from ml_core.errors import CheckpointError, MlCoreError
+
+from .. import services
+from ..models import FrameImage, Result, Submission
+from .claims import Claim
+
+logger = logging.getLogger(__name__)
+
+Status, Stage = Submission.Status, Submission.Stage
+
+
+class AnalysisJob:
+    def __init__(self, submission_id):
+        self.submission_id = submission_id
+        self.submission = None
+        self.claim = Claim(submission_id)
+        self.workdir = None
+        self.stored_names = []
+        self.timings = {}
+        self.stage_delay = float(os.environ.get("DETECTOR_TEST_STAGE_DELAY", "0") or 0)
+
+    def take_claim(self):
+        """True when this delivery holds the job and should run it."""
+        started = time.perf_counter()
+        self.submission = self.claim.take()
+        if self.submission is None:
+            return False
+        self.timings["claim"] = time.perf_counter() - started
+        return True
+
+    def stage(self, stage):
+        self.claim.advance(stage)
+        if self.stage_delay:
+            time.sleep(self.stage_delay)  # test hook: time to kill the worker mid-job
+
+    def fail(self, message):
+        self.delete_stored_files()
+        self.claim.fail(message)
+
+    def run(self):
+        from ml_core.media.extraction import extract_faces, probe
+
+        from .runtime import get_predictor
+
+        total_started = time.perf_counter()
+        submission = self.submission
+        detector = services.model_for(submission)
+        if detector is None:
+            raise CheckpointError("no detector model", user_message="No detector model is installed.")
+
+        # Decoding: copy the video locally (storage may be remote), check it, load the model.
+        started = time.perf_counter()
+        local_video = self.copy_video_to_temp(submission)
+        self.timings["copy_video"] = time.perf_counter() - started
+        info = probe(str(local_video))
+        if info.duration > settings.UPLOAD_MAX_SECONDS:
+            from ml_core.errors import VideoTooLong
+
+            raise VideoTooLong(f"{info.duration:.0f}s > {settings.UPLOAD_MAX_SECONDS}s")
+        started = time.perf_counter()
+        predictor = get_predictor(detector)
+        self.timings["model_load"] = time.perf_counter() - started
+        self.stage(Stage.FINDING_FACES)
+
+        started = time.perf_counter()
+        overrides = {"detector": settings.DETECTOR_FACE_DETECTOR}
+        if settings.DETECTOR_FACE_BOXES:
+            overrides["boxes"] = settings.DETECTOR_FACE_BOXES
+        config = predictor.extract_config(
+            submission.frames_requested, max_duration=float(settings.UPLOAD_MAX_SECONDS), **overrides
+        )
+        extraction = extract_faces(str(local_video), config)
+        self.timings["extract"] = time.perf_counter() - started
+        self.stage(Stage.CLASSIFYING)
+
+        # One backbone pass: Grad-CAM reuses that pass's activations (no second forward).
+        started = time.perf_counter()
+        prediction = predictor.predict(
+            extraction,
+            explain=settings.DETECTOR_EXPLAIN,
+            on_explain=lambda: self.stage(Stage.EXPLAINING),
+        )
+        explain_seconds = prediction.timings.get("explain", 0.0)
+        self.timings["predict"] = time.perf_counter() - started - explain_seconds
+        if settings.DETECTOR_EXPLAIN:
+            self.timings["explain"] = explain_seconds
+        overlays = prediction.overlays
+        self.stage(Stage.SAVING)
+
+        started = time.perf_counter()
+        result = self.save_result(submission, detector, info, extraction, prediction, overlays, total_started)
+        self.timings["save"] = time.perf_counter() - started
+        logger.info(
+            "submission %s: %s p_fake=%.3f in %.2fs (%s)",
+            submission.pk,
+            result.verdict,
+            result.fake_probability,
+            time.perf_counter() - total_started,
+            ", ".join(f"{k}={v:.3f}" for k, v in self.timings.items()),
+        )
+
+    def copy_video_to_temp(self, submission):
+        if not submission.video or not submission.video.storage.exists(submission.video.name):
+            raise MlCoreError(
+                f"video file {submission.video.name!r} missing",
+                user_message="The uploaded video is no longer available; upload it again.",
+            )
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"analysis-{submission.public_id}-"))
+        target = self.workdir / ("video" + (Path(submission.video.name).suffix.lower() or ".mp4"))
+        with submission.video.open("rb") as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return target
+
+    def remove_temp_files(self):
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def store_image(self, frame_image, field_name, filename, image, ext):
+        import cv2
+
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if ext == ".png" else [cv2.IMWRITE_JPEG_QUALITY, 90]
+        ok, encoded = cv2.imencode(ext, np.ascontiguousarray(image), params)
+        if not ok:
+            raise RuntimeError(f"could not encode {filename}")
+        field = getattr(frame_image, field_name)
+        field.save(filename + ext, ContentFile(encoded.tobytes()), save=False)
+        self.stored_names.append(field.name)
+
+    def delete_stored_files(self):
+        if self.stored_names and self.submission is not None:
+            services.delete_files(self.submission.video.storage, self.stored_names)
+        self.stored_names = []
+
+    def save_result(self, submission, detector, info, extraction, prediction, overlays, total_started):
+        result = Result(
+            submission=submission,
+            verdict=prediction.label,
+            fake_probability=prediction.fake_probability,
+            frame_probabilities=prediction.frame_probabilities,
+            frame_timestamps=prediction.timestamps,
+            identities=[identity.to_dict() for identity in prediction.identities],
+            detector=detector,
+            model_name=detector.name,
+            model_sha256=detector.sha256,
+            device=prediction.device,
+        )
+        # Images first (slow, outside any transaction), then all rows in one transaction.
+        images_started = time.perf_counter()
+        frames = []
+        for identity in prediction.identities:
+            faces = {frame.index: face for frame, face in extraction.track(identity.id)}
+            identity_overlays = overlays.get(identity.id, [])
+            for position, (frame_index, timestamp, p_fake) in enumerate(
+                zip(identity.frame_indices, identity.timestamps, identity.frame_probabilities)
+            ):
+                face = faces[frame_index]
+                frame = FrameImage(
+                    result=result,
+                    position=position,
+                    frame_index=frame_index,
+                    timestamp=timestamp,
+                    identity=identity.id,
+                    box=list(face.box),
+                    fake_probability=p_fake,
+                )
+                name = f"i{identity.id}_{position:03d}_f{frame_index}"
+                self.store_image(frame, "crop", f"{name}_crop", face.crop, ".png")
+                if position < len(identity_overlays):
+                    self.store_image(frame, "overlay", f"{name}_cam", identity_overlays[position], ".jpg")
+                frames.append(frame)
+        self.timings["save_images"] = time.perf_counter() - images_started
+        self.timings["total"] = time.perf_counter() - total_started
+        ml_seconds = sum(self.timings.get(k, 0.0) for k in ("model_load", "extract", "predict", "explain"))
+        self.timings["worker_overhead"] = self.timings["total"] - ml_seconds
+        result.timings = {
+            "worker": dict(self.timings),
+            "extraction": dict(extraction.timings),
+            "prediction": dict(prediction.timings),
+        }
+        result.details = {
+            "video": info.to_dict() | {"path": ""},  # the worker's temp path means nothing later
+            "frames_requested": submission.frames_requested,
+            "frames_sampled": len(extraction.frames),
+            "face_boxes": "exact" if extraction.stats.get("exact_boxes") is not None else "fast",
+            "face_detector": extraction.config.detector,
+            "contrast": extraction.config.contrast,
+            "main_face_from_mtcnn": extraction.stats.get("main_face_from_mtcnn", 0),
+            "missing_frames": extraction.missing_frames(),
+            "warnings": list(extraction.warnings),
+            "main_identity": prediction.main_identity,
+            "decisive_identity": prediction.decisive_identity,
+            "threshold": prediction.threshold,
+            "uncertain_band": prediction.uncertain_band,
+            "attempt": submission.attempts,
+        }
+        with transaction.atomic():
+            self.claim.lock()
+            result.save()
+            FrameImage.objects.bulk_create(frames)
+            self.claim.finish(
+                timezone.now(),
+                status=Status.DONE,
+                stage=Stage.FINISHED,
+                progress=100,
+                current_result=result,
+                duration_seconds=info.duration,
+                error_message="",
+            )
+        self.stored_names = []  # committed: they belong to the result now
+        return result
