@@ -2,9 +2,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import TemplateView
 
-from . import api, media_views, views_health
+from . import api
 from .auth_throttle import ThrottledAuthenticationForm
-from .views import accounts, submissions
+from .views import accounts, health, media, submissions
 
 account_urls = [
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -53,10 +53,10 @@ submission_urls = [
     path("submissions/<uuid:public_id>/", submissions.submission_detail, name="submission-detail"),
     path("submissions/<uuid:public_id>/status.json", submissions.submission_status, name="submission-status"),
     path("submissions/<uuid:public_id>/delete/", submissions.submission_delete, name="submission-delete"),
-    path("submissions/<uuid:public_id>/video", media_views.submission_video, name="submission-video"),
+    path("submissions/<uuid:public_id>/video", media.submission_video, name="submission-video"),
     path(
         "submissions/<uuid:public_id>/frames/<int:frame_id>/<str:kind>/",
-        media_views.submission_frame_image,
+        media.submission_frame_image,
         name="submission-frame-image",
     ),
 ]
@@ -69,7 +69,7 @@ api_urls = [
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
-    path("healthz", views_health.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     *account_urls,
     *submission_urls,
     *api_urls,

@@ -1,2 +1,2 @@
-"""Pages: accounts (accounts.py) and submissions (submissions.py). Media downloads live in
-detector.media_views, the JSON API in detector.api, the health probe in detector.views_health."""
+"""Pages: accounts, submissions, private media downloads (media) and the health probe (health).
+The JSON API is in detector.api."""

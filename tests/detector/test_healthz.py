@@ -1,7 +1,7 @@
 import pytest
 from django.db.utils import OperationalError
 
-from detector import health
+from detector.views import health
 from tests.conftest import reset_connections
 
 

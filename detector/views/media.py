@@ -17,8 +17,8 @@ from django.views.decorators.http import require_safe
 
 from ml_core.constants import VIDEO_TYPES
 
-from .access import get_frame_image_for_user, get_submission_for_user
-from .tokens import user_from_authorization
+from ..access import get_frame_image_for_user, get_submission_for_user
+from ..tokens import user_from_authorization
 
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 CHUNK = 64 * 1024
