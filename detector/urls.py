@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import TemplateView
 
-from . import api
+from .api import views as api
 from .auth_throttle import ThrottledAuthenticationForm
 from .views import accounts, health, media, submissions
 
