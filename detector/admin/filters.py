@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.db.models import Q
 
-from .models import Result, Submission
+from ..models import Result, Submission
 
 Decision = Submission.Decision
 Verdict = Result.Verdict

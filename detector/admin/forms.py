@@ -7,7 +7,7 @@ from django import forms
 
 from ml_core.errors import CheckpointError
 
-from .models import DetectorModel
+from ..models import DetectorModel
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class DetectorModelUploadForm(forms.ModelForm):
                 params={"model": existing},
                 code="duplicate",
             )
-        from .registry import install_checkpoint
+        from ..registry import install_checkpoint
 
         try:
             installed = install_checkpoint(

@@ -1,38 +1,25 @@
-"""The staff review panel: submissions with a human review next to the machine's verdict, and models.
+"""The submission review panel: the machine's output read-only, the human review editable, re-runs
+and a CSV export.
 
 Reviews need the `detector.review_submission` permission (the "reviewer" group has it, from a data
-migration); the machine's output is never editable here. Models are registered and activated through
-detector.registry, so the admin and `manage.py install_detector` validate checkpoints the same way.
+migration); the machine's output is never editable here.
 """
 
 import csv
-import logging
 import uuid
 
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
-from django.db import transaction
-from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from .admin_filters import AgreementFilter, ReviewedFilter
-from .admin_forms import DetectorModelChangeForm, DetectorModelUploadForm, RerunForm
-from .models import DetectorModel, Result, Submission, User
+from ..models import DetectorModel, Result, Submission
+from . import display
+from .filters import AgreementFilter, ReviewedFilter
+from .forms import RerunForm
 
-logger = logging.getLogger(__name__)
-
-admin.site.register(User, UserAdmin)
-admin.site.site_header = "Deepfake detector administration"
-admin.site.site_title = "Deepfake detector admin"
-
-Decision = Submission.Decision
-Verdict = Result.Verdict
 REVIEW_FIELDS = ("review_decision", "review_notes")
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -43,53 +30,6 @@ def csv_safe(value):
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
-
-
-def _media_url(name, **kwargs):
-    """URL of one of the web app's owner/staff-checked media views; None if it is not installed."""
-    try:
-        return reverse(name, kwargs=kwargs)
-    except NoReverseMatch:
-        return None
-
-
-def _probability(value):
-    return "—" if value is None else f"{value:.3f}"
-
-
-def _model_label(result):
-    return f"{result.model_name} ({result.model_sha256[:12]})"
-
-
-def _table(headers, rows):
-    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join(
-        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)
-    )
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
-
-
-def probability_chart(probabilities, threshold=0.5, width=480, height=120):
-    """A small inline SVG line chart of per-frame fake probabilities (no JavaScript, no CDN)."""
-    if not probabilities:
-        return "—"
-    step = width / max(len(probabilities) - 1, 1)
-    points = " ".join(
-        f"{i * step:.1f},{(1 - min(max(p, 0.0), 1.0)) * height:.1f}" for i, p in enumerate(probabilities)
-    )
-    threshold_y = (1 - threshold) * height
-    return format_html(
-        '<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-        'aria-label="Fake probability per sampled frame" style="border:1px solid #ccc;background:#fff">'
-        '<line x1="0" y1="{t}" x2="{w}" y2="{t}" stroke="#999" stroke-dasharray="4"/>'
-        '<polyline points="{points}" fill="none" stroke="#c0392b" stroke-width="2"/></svg>'
-        "<div>0 = real, 1 = fake; dashed line: threshold {threshold}</div>",
-        w=width,
-        h=height,
-        t=f"{threshold_y:.1f}",
-        points=points,
-        threshold=threshold,
-    )
 
 
 class ResultHistoryInline(admin.TabularInline):
@@ -116,7 +56,7 @@ class ResultHistoryInline(admin.TabularInline):
 
     @admin.display(description="model")
     def model_label(self, result):
-        return _model_label(result)
+        return display.model_label(result)
 
     @admin.display(description="current", boolean=True)
     def is_current(self, result):
@@ -250,12 +190,12 @@ class SubmissionAdmin(admin.ModelAdmin):
         obj.save(update_fields=[*REVIEW_FIELDS, "reviewed_by", "reviewed_at", "updated_at"])
 
     def delete_model(self, request, obj):
-        from .services import delete_submission
+        from ..services import delete_submission
 
         delete_submission(obj)
 
     def delete_queryset(self, request, queryset):
-        from .services import delete_submission
+        from ..services import delete_submission
 
         for submission in queryset:
             delete_submission(submission)
@@ -272,11 +212,11 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.display(description="P(fake)", ordering="current_result__fake_probability")
     def fake_probability(self, obj):
-        return _probability(obj.current_result.fake_probability) if obj.current_result else "—"
+        return display.probability(obj.current_result.fake_probability) if obj.current_result else "—"
 
     @admin.display(description="model")
     def model_used(self, obj):
-        return _model_label(obj.current_result) if obj.current_result else "—"
+        return display.model_label(obj.current_result) if obj.current_result else "—"
 
     @admin.display(description="reviewed", boolean=True, ordering="reviewed_at")
     def reviewed(self, obj):
@@ -294,7 +234,7 @@ class SubmissionAdmin(admin.ModelAdmin):
             return "The video file has been deleted (media retention)."
         if not obj.video:
             return "No video file is stored."
-        url = _media_url("submission-video", public_id=obj.public_id)
+        url = display.media_url("submission-video", public_id=obj.public_id)
         if url is None:
             return "The media view is not installed."
         return format_html('<a href="{}" target="_blank" rel="noopener">Play the video</a>', url)
@@ -305,7 +245,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         if not result:
             return "—"
         threshold = (result.details or {}).get("threshold", 0.5)
-        return probability_chart(result.frame_probabilities, threshold=threshold)
+        return display.probability_chart(result.frame_probabilities, threshold=threshold)
 
     @admin.display(description="per-frame fake probability")
     def frame_table(self, obj):
@@ -314,10 +254,10 @@ class SubmissionAdmin(admin.ModelAdmin):
             return "—"
         timestamps = list(result.frame_timestamps) + [None] * len(result.frame_probabilities)
         rows = [
-            (i + 1, "—" if t is None else f"{t:.2f} s", _probability(p))
+            (i + 1, "—" if t is None else f"{t:.2f} s", display.probability(p))
             for i, (p, t) in enumerate(zip(result.frame_probabilities, timestamps))
         ]
-        return _table(("#", "time", "P(fake)"), rows)
+        return display.table(("#", "time", "P(fake)"), rows)
 
     @admin.display(description="per-identity results")
     def identities_table(self, obj):
@@ -328,13 +268,13 @@ class SubmissionAdmin(admin.ModelAdmin):
             (
                 identity.get("id", "?"),
                 identity.get("label", "?"),
-                _probability(identity.get("fake_probability")),
+                display.probability(identity.get("fake_probability")),
                 len(identity.get("frame_probabilities") or []),
             )
             for identity in result.identities
             if isinstance(identity, dict)
         ]
-        return _table(("identity", "verdict", "P(fake)", "frames"), rows)
+        return display.table(("identity", "verdict", "P(fake)", "frames"), rows)
 
     @admin.display(description="timings")
     def timings_table(self, obj):
@@ -345,7 +285,7 @@ class SubmissionAdmin(admin.ModelAdmin):
             (stage, f"{seconds:.2f} s" if isinstance(seconds, int | float) else seconds)
             for stage, seconds in result.timings.items()
         ]
-        return _table(("stage", "seconds"), rows)
+        return display.table(("stage", "seconds"), rows)
 
     @admin.display(description="face crops and Grad-CAM overlays")
     def face_images(self, obj):
@@ -358,7 +298,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         for frame in result.frames.all():
             images = []
             for kind, field in (("crop", frame.crop), ("overlay", frame.overlay)):
-                url = _media_url(
+                url = display.media_url(
                     "submission-frame-image", public_id=obj.public_id, frame_id=frame.pk, kind=kind
                 )
                 if field and url:
@@ -375,7 +315,7 @@ class SubmissionAdmin(admin.ModelAdmin):
                 frame.identity,
                 frame.frame_index,
                 f"{frame.timestamp:.2f}",
-                _probability(frame.fake_probability),
+                display.probability(frame.fake_probability),
             )
             cells.append(
                 format_html(
@@ -392,7 +332,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     def rerun_selected(self, request, queryset):
         form = RerunForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
-            from .services import rerun_analysis
+            from ..services import rerun_analysis
 
             detector = form.cleaned_data["detector"]
             rerun, busy, purged = 0, 0, 0
@@ -503,128 +443,3 @@ def csv_lines(submissions):
             sub.error_message,
         ]
         yield writer.writerow([csv_safe(cell) for cell in row])
-
-
-REVIEWED_DECISIVE = Q(
-    results__submission__review_decision__in=[Decision.CONFIRMED_FAKE, Decision.CONFIRMED_REAL]
-)
-MODEL_AGREES = Q(
-    results__verdict=Verdict.FAKE, results__submission__review_decision=Decision.CONFIRMED_FAKE
-) | Q(results__verdict=Verdict.REAL, results__submission__review_decision=Decision.CONFIRMED_REAL)
-
-
-@admin.register(DetectorModel)
-class DetectorModelAdmin(admin.ModelAdmin):
-    list_display = (
-        "name",
-        "sha256_prefix",
-        "is_active",
-        "sequence_length",
-        "size",
-        "created_at",
-        "judged",
-        "agreement",
-    )
-    list_filter = ("is_active",)
-    show_full_result_count = False
-    search_fields = ("name", "=sha256", "notes")
-    ordering = ("-created_at",)
-    actions = ("activate_selected",)
-    readonly_fields = (
-        "sha256",
-        "is_active",
-        "checkpoint",
-        "size",
-        "sequence_length",
-        "config_display",
-        "metrics_display",
-        "created_at",
-        "judged",
-        "agreement",
-    )
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = DetectorModelChangeForm if obj is not None else DetectorModelUploadForm
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fieldsets(self, request, obj=None):
-        if obj is None:
-            return ((None, {"fields": ("checkpoint_file", "name", "notes", "activate")}),)
-        return (
-            (None, {"fields": ("name", "notes", "is_active", "created_at")}),
-            ("Checkpoint", {"fields": ("sha256", "checkpoint", "size", "sequence_length")}),
-            ("Recorded at install", {"fields": ("config_display", "metrics_display")}),
-            ("Use", {"fields": ("judged", "agreement")}),
-        )
-
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                judged_count=Count("results__submission", distinct=True),
-                reviewed_count=Count("results__submission", filter=REVIEWED_DECISIVE, distinct=True),
-                agreed_count=Count("results__submission", filter=MODEL_AGREES, distinct=True),
-            )
-        )
-
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            obj.save()
-            if not change and form.cleaned_data.get("activate"):
-                from .registry import activate_detector
-
-                activate_detector(obj)
-
-    def delete_model(self, request, obj):
-        checkpoint = obj.checkpoint
-        super().delete_model(request, obj)
-        transaction.on_commit(lambda: checkpoint.delete(save=False))
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
-
-    @admin.action(description="Activate the selected model for new analyses", permissions=["change"])
-    def activate_selected(self, request, queryset):
-        models = list(queryset[:2])
-        if len(models) != 1:
-            self.message_user(request, "Select exactly one model to activate.", messages.ERROR)
-            return
-        from .registry import activate_detector
-
-        activate_detector(models[0])
-        self.message_user(request, f"{models[0]} is now the active model; new analyses use it.")
-
-    @admin.display(description="SHA-256")
-    def sha256_prefix(self, obj):
-        return obj.sha256[:12]
-
-    @admin.display(description="size", ordering="size_bytes")
-    def size(self, obj):
-        return filesizeformat(obj.size_bytes)
-
-    @admin.display(description="submissions judged", ordering="judged_count")
-    def judged(self, obj):
-        return getattr(obj, "judged_count", 0)
-
-    @admin.display(description="agreement with reviewers", ordering="agreed_count")
-    def agreement(self, obj):
-        reviewed = getattr(obj, "reviewed_count", 0)
-        if not reviewed:
-            return "no reviews yet"
-        agreed = obj.agreed_count
-        return f"{agreed}/{reviewed} ({agreed / reviewed:.0%})"
-
-    @admin.display(description="config")
-    def config_display(self, obj):
-        return _table(("key", "value"), sorted((k, str(v)) for k, v in (obj.config or {}).items()))
-
-    @admin.display(description="metrics")
-    def metrics_display(self, obj):
-        if not obj.metrics:
-            return "—"
-        return _table(("metric", "value"), sorted((k, str(v)) for k, v in obj.metrics.items()))
