@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from ..charts import frame_probability_svg
 from ..models import DetectorModel, Result, Submission
 from . import display
 from .filters import AgreementFilter, ReviewedFilter
@@ -245,7 +246,10 @@ class SubmissionAdmin(admin.ModelAdmin):
         if not result:
             return "—"
         threshold = (result.details or {}).get("threshold", 0.5)
-        return display.probability_chart(result.frame_probabilities, threshold=threshold)
+        chart = frame_probability_svg(
+            result.frame_probabilities, result.frame_timestamps, threshold=threshold
+        )
+        return chart or "—"
 
     @admin.display(description="per-frame fake probability")
     def frame_table(self, obj):

@@ -199,6 +199,18 @@ def inline_form_data(page):
     return data
 
 
+def test_the_detail_page_draws_the_result_pages_chart_one_point_per_frame(client, reviewer, owner):
+    submission = make_submission(owner, verdict="FAKE", probability=0.8)
+    submission.current_result.details = {"threshold": 0.7}
+    submission.current_result.save()
+    html = client.get(reverse("admin:detector_submission_change", args=[submission.pk])).content.decode()
+    chart = html[html.index('<svg class="frame-chart"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert chart.count("<circle") == 3  # frame probabilities 0.1, 0.9, 0.8
+    assert chart.count('fill="#dc3545"><title>') == 2  # 0.9 and 0.8 are above the 0.7 threshold
+    assert "threshold 0.70" in chart and "frame 2 at 0.50 s: 0.900" in chart
+
+
 def test_the_detail_page_shows_the_machine_output_images_video_link_and_history(client, reviewer, owner):
     submission = make_submission(owner, verdict="FAKE", probability=0.8)
     submission.video.name = f"submissions/{submission.public_id}/video.mp4"
