@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES
 
@@ -158,6 +159,16 @@ class Result(models.Model):
 
     def __str__(self):
         return f"{self.verdict} {self.fake_probability:.2f}"
+
+
+def reviewer_agrees(verdict="current_result__verdict", decision="review_decision"):
+    """Q: the machine's verdict (at lookup path `verdict`) is what the reviewer confirmed (`decision`).
+
+    The defaults filter submissions by their current result; other paths reach it from elsewhere.
+    """
+    return Q(**{verdict: Result.Verdict.FAKE, decision: Submission.Decision.CONFIRMED_FAKE}) | Q(
+        **{verdict: Result.Verdict.REAL, decision: Submission.Decision.CONFIRMED_REAL}
+    )
 
 
 class FrameImage(models.Model):

@@ -9,19 +9,16 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.template.defaultfilters import filesizeformat
 
-from ..models import DetectorModel, Result, Submission
+from ..models import DetectorModel, Submission, reviewer_agrees
 from . import display
 from .forms import DetectorModelChangeForm, DetectorModelUploadForm
 
 Decision = Submission.Decision
-Verdict = Result.Verdict
 
 REVIEWED_DECISIVE = Q(
     results__submission__review_decision__in=[Decision.CONFIRMED_FAKE, Decision.CONFIRMED_REAL]
 )
-MODEL_AGREES = Q(
-    results__verdict=Verdict.FAKE, results__submission__review_decision=Decision.CONFIRMED_FAKE
-) | Q(results__verdict=Verdict.REAL, results__submission__review_decision=Decision.CONFIRMED_REAL)
+MODEL_AGREES = reviewer_agrees("results__verdict", "results__submission__review_decision")
 
 
 @admin.register(DetectorModel)

@@ -3,14 +3,11 @@
 from django.contrib import admin
 from django.db.models import Q
 
-from ..models import Result, Submission
+from ..models import Result, Submission, reviewer_agrees
 
 Decision = Submission.Decision
 Verdict = Result.Verdict
 
-MACHINE_AGREES = Q(current_result__verdict=Verdict.FAKE, review_decision=Decision.CONFIRMED_FAKE) | Q(
-    current_result__verdict=Verdict.REAL, review_decision=Decision.CONFIRMED_REAL
-)
 MACHINE_REAL_REVIEWER_FAKE = Q(current_result__verdict=Verdict.REAL, review_decision=Decision.CONFIRMED_FAKE)
 MACHINE_FAKE_REVIEWER_REAL = Q(current_result__verdict=Verdict.FAKE, review_decision=Decision.CONFIRMED_REAL)
 
@@ -37,7 +34,7 @@ class AgreementFilter(admin.SimpleListFilter):
     parameter_name = "agreement"
 
     CHOICES = {
-        "agrees": ("Reviewer agrees with the machine", MACHINE_AGREES),
+        "agrees": ("Reviewer agrees with the machine", reviewer_agrees()),
         "disagrees": ("Reviewer disagrees", MACHINE_REAL_REVIEWER_FAKE | MACHINE_FAKE_REVIEWER_REAL),
         "real_but_fake": ("Machine said REAL, reviewer confirmed fake", MACHINE_REAL_REVIEWER_FAKE),
         "fake_but_real": ("Machine said FAKE, reviewer confirmed real", MACHINE_FAKE_REVIEWER_REAL),
