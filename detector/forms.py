@@ -8,8 +8,8 @@ from django.contrib.auth.forms import UserCreationForm
 
 from ml_core.constants import DEFAULT_FRAMES, VIDEO_EXTENSIONS
 
-from . import validators
-from .models import FRAME_CHOICES, ApiToken, Submission
+from . import uploads, validators
+from .models import FRAME_CHOICES, ApiToken
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,7 @@ class SubmissionForm(forms.Form):
             f"MP4, MOV, M4V, WebM, MKV or AVI; up to {validators.describe_size(self.max_bytes)} "
             f"and {validators.describe_duration(self.max_seconds)}. Works best with one clearly visible face."
         )
-        self.video_info = None
-        self.extension = None
-        self.original_name = ""
+        self.checked = None
 
     @property
     def max_bytes(self):
@@ -53,34 +51,13 @@ class SubmissionForm(forms.Form):
 
     def clean_video(self):
         upload = self.cleaned_data["video"]
-        self.original_name = validators.clean_display_name(upload.name)
-        # Cheap checks first: the content probe only runs on a plausible file.
-        self.extension = validators.validate_extension(upload.name)
-        validators.validate_size(upload.size)
-        self.video_info = validators.probe_upload(upload, self.extension)
-        validators.validate_is_video(self.video_info)
-        validators.validate_duration(self.video_info)
+        self.checked = uploads.check_video(upload)
         return upload
 
     def save(self, owner):
-        """Store the video under a server-chosen name and create the submission row."""
-        upload = self.cleaned_data["video"]
-        submission = Submission(
-            owner=owner,
-            original_name=self.original_name,
-            size_bytes=upload.size,
-            duration_seconds=getattr(self.video_info, "duration", None),
-            frames_requested=self.cleaned_data["frames"],
-        )
-        submission._stored_extension = self.extension
-        # The name passed here is ignored by upload_to apart from the extension set above.
-        submission.video.save(f"video{self.extension}", upload, save=False)
-        try:
-            submission.save()
-        except Exception:
-            submission.video.delete(save=False)
-            raise
-        return submission
+        """Store the checked video, create the submission and put it in line."""
+        data = self.cleaned_data
+        return uploads.store_video(owner, data["video"], data["frames"], checked=self.checked)
 
 
 class SignupForm(UserCreationForm):

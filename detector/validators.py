@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import unicodedata
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -84,31 +85,40 @@ def validate_size(size):
         )
 
 
-def probe_upload(uploaded, extension):
-    """Open the uploaded file as a video with ml_core.media.video.probe; return its VideoInfo.
+@contextmanager
+def local_path(source, extension):
+    """A path the decoder can open: a file path as is; an upload's temporary file when Django
+    spooled it to disk; else (small uploads kept in memory) a temporary copy."""
+    if isinstance(source, str | os.PathLike):
+        yield os.fspath(source)
+        return
+    try:
+        if hasattr(source, "temporary_file_path"):
+            yield source.temporary_file_path()
+            return
+        with tempfile.NamedTemporaryFile(suffix=extension, dir=settings.FILE_UPLOAD_TEMP_DIR or None) as tmp:
+            source.seek(0)
+            for chunk in source.chunks():
+                tmp.write(chunk)
+            tmp.flush()
+            yield tmp.name
+    finally:
+        source.seek(0)
 
-    Large uploads already sit in a temporary file on disk; small ones (kept in memory by
-    Django) are written to a temporary file first, because the decoder wants a path.
-    """
+
+def probe_video(source, extension):
+    """Open an upload or a file path as a video with ml_core.media.video.probe; return its VideoInfo."""
     from ml_core.media import video
 
     try:
-        if hasattr(uploaded, "temporary_file_path"):
-            return video.probe(uploaded.temporary_file_path())
-        with tempfile.NamedTemporaryFile(suffix=extension, dir=settings.FILE_UPLOAD_TEMP_DIR or None) as tmp:
-            uploaded.seek(0)
-            for chunk in uploaded.chunks():
-                tmp.write(chunk)
-            tmp.flush()
-            return video.probe(tmp.name)
+        with local_path(source, extension) as path:
+            return video.probe(path)
     except MlCoreError as exc:
         raise ValidationError(exc.user_message, code=exc.code) from exc
     except Exception as exc:
         # Decoders raise all sorts on hostile input; whatever it is, it is not a video we can use.
         logger.warning("probe failed on an upload: %r", exc)
         raise ValidationError(NotAVideo.user_message, code=NotAVideo.code) from exc
-    finally:
-        uploaded.seek(0)
 
 
 # Demuxers that FFmpeg uses for still or animated images: they "open" as a one-stream file, but a

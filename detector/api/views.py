@@ -22,7 +22,6 @@ from .. import services, validators
 from ..access import get_submission_for_user, owned_submissions
 from ..forms import SubmissionForm
 from ..tokens import user_from_authorization
-from ..views.submissions import create_and_enqueue
 from .serializers import submission_json
 
 DEFAULT_PAGE_SIZE = 20
@@ -116,7 +115,7 @@ def _create(request):
         }
         first = next(iter(fields.values()))[0]
         return error(400, first["code"], first["message"], fields=fields)
-    submission = create_and_enqueue(form, request.api_user)
+    submission = form.save(request.api_user)
     response = JsonResponse(submission_json(request, submission, full=True), status=201)
     response["Location"] = response_location(request, submission)
     return response

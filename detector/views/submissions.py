@@ -26,18 +26,6 @@ def _wants_json(request):
     return request.headers.get("X-Requested-With") == "XMLHttpRequest"
 
 
-def create_and_enqueue(form, owner):
-    """Save the upload and put it in line. A broker outage never loses the upload."""
-    submission = form.save(owner)
-    try:
-        services.enqueue_analysis(submission)
-    except Exception:
-        # enqueue_analysis promises not to raise; if it ever does, the upload is still saved
-        # and the periodic requeue picks it up.
-        logger.exception("enqueue failed for submission %s", submission.pk)
-    return submission
-
-
 def _too_large_message():
     return (
         f"This upload is larger than the {validators.describe_size(settings.UPLOAD_MAX_BYTES)} limit. "
@@ -57,7 +45,7 @@ def submission_create(request):
     elif request.method == "POST":
         form = SubmissionForm(request.POST, request.FILES)
         if form.is_valid():
-            submission = create_and_enqueue(form, request.user)
+            submission = form.save(request.user)
             url = reverse("submission-detail", kwargs={"public_id": submission.public_id})
             if _wants_json(request):
                 return JsonResponse({"redirect": url}, status=201)

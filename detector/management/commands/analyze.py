@@ -1,15 +1,17 @@
-"""manage.py analyze VIDEO... --user NAME [--frames N] [--wait]: submit files (or folders) for analysis."""
+"""manage.py analyze VIDEO... --user NAME [--frames N] [--wait]: submit files (or folders) for analysis.
+
+Each file gets the upload page's checks and is copied into media storage; the user's file stays.
+"""
 
 import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.files import File
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from detector.models import Submission
-from detector.services import enqueue_analysis
+from detector.uploads import store_video
 from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES, VIDEO_EXTENSIONS
 
 
@@ -28,18 +30,6 @@ def video_files(paths):
     if not files:
         raise CommandError("no video files found")
     return files
-
-
-def create_submission(owner, path, frames):
-    submission = Submission(owner=owner, original_name=path.name[:255], frames_requested=frames)
-    submission._stored_extension = path.suffix.lower()  # allow-listed by video_files
-    submission.size_bytes = path.stat().st_size
-    with transaction.atomic():
-        with open(path, "rb") as f:
-            submission.video.save(f"video{path.suffix.lower()}", File(f), save=False)
-        submission.save()
-        enqueue_analysis(submission)
-    return submission
 
 
 class Command(BaseCommand):
@@ -63,13 +53,23 @@ class Command(BaseCommand):
         owner = get_user_model().objects.filter(username=options["user"]).first()
         if owner is None:
             raise CommandError(f"no user named {options['user']!r}")
-        submissions = []
-        for path in video_files(options["videos"]):
-            submission = create_submission(owner, path, frames)
+        paths = video_files(options["videos"])
+        submissions, refused = [], []
+        for path in paths:
+            try:
+                submission = store_video(owner, path, frames)
+            except ValidationError as exc:
+                refused.append(f"{path}: {' '.join(exc.messages)}")
+                continue
             submissions.append(submission)
             self.stdout.write(f"queued {submission.public_id} {path}")
         if options["wait"]:
             self.wait(submissions, options["timeout"])
+        if refused:
+            raise CommandError(
+                f"refused {len(refused)} of {len(paths)} videos (nothing stored for them):\n  "
+                + "\n  ".join(refused)
+            )
 
     def wait(self, submissions, timeout):
         pending = {s.pk: s for s in submissions}
