@@ -226,8 +226,9 @@ class Claim:
         if self.mine().select_for_update().first() is None:
             raise ClaimLost()
 
-    def finish(self, now, **fields):
+    def finish(self, **fields):
         """Write the finished row and drop the claim, in the same transaction as `lock`."""
+        now = timezone.now()
         Submission.objects.filter(pk=self.submission_id).update(
             **fields, finished_at=now, heartbeat_at=now, updated_at=now, claim_token=""
         )

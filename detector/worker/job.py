@@ -1,5 +1,5 @@
 """One analysis: copy the video locally, probe it, find faces, predict, then store the crops,
-overlays and Result. Every write goes through the job's claim (worker.claims).
+overlays and Result. Every write to the submission row goes through the job's claim (worker.claims).
 """
 
 import logging
@@ -13,7 +13,6 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone
 
 from ml_core.errors import CheckpointError, MlCoreError
 
@@ -215,7 +214,6 @@ class AnalysisJob:
             result.save()
             FrameImage.objects.bulk_create(frames)
             self.claim.finish(
-                timezone.now(),
                 status=Status.DONE,
                 stage=Stage.FINISHED,
                 progress=100,

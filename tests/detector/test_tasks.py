@@ -372,3 +372,21 @@ def test_the_worker_uses_the_face_detector_setting_and_records_it_but_exact_boxe
     details = submission.current_result.details
     assert details["face_detector"] == expected
     assert details["main_face_from_mtcnn"] == 0  # a bright, frontal face: HOG finds it every time
+
+
+def test_django_start_up_registers_the_analysis_task_that_services_sends_by_name():
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup(); from celery import current_app; from detector import services; "
+        "print(services.ANALYZE_TASK in current_app.tasks)"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"DJANGO_SETTINGS_MODULE": "deepfake_site.settings", "PATH": ""},
+    )
+    assert child.stdout.strip() == "True"
