@@ -7,10 +7,9 @@ process keeps one Predictor: when an admin activates another model its SHA-256 d
 next job loads the new one, with no worker restart.
 """
 
+import hashlib
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -35,26 +34,22 @@ def cached_file_name(detector_model):
 def local_checkpoint(detector_model):
     """Path of a local copy of the model's checkpoint, verified against its SHA-256."""
     from ml_core.errors import CheckpointError
-    from ml_core.model.checkpoints import file_sha256
+    from ml_core.io import atomic_write
 
-    folder = cache_dir() / detector_model.sha256
-    path = folder / cached_file_name(detector_model)
+    path = cache_dir() / detector_model.sha256 / cached_file_name(detector_model)
     if path.is_file():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".download.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out, detector_model.checkpoint.open("rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        digest = file_sha256(tmp)
-        if digest != detector_model.sha256:
+    # Other processes on this host see a whole, verified file or none.
+    with atomic_write(path) as out, detector_model.checkpoint.open("rb") as src:
+        digest = hashlib.sha256()
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+        if digest.hexdigest() != detector_model.sha256:
             raise CheckpointError(
-                f"stored checkpoint {detector_model.checkpoint.name} has SHA-256 {digest}, "
+                f"stored checkpoint {detector_model.checkpoint.name} has SHA-256 {digest.hexdigest()}, "
                 f"but the registry records {detector_model.sha256}"
             )
-        os.replace(tmp, path)  # other processes on this host see a whole file or none
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     logger.info("cached checkpoint %s at %s", detector_model.sha256[:12], path)
     return path
 
