@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
-from ml_core.constants import DEFAULT_FRAMES, VIDEO_EXTENSIONS
+from ml_core.constants import DEFAULT_FRAMES, VIDEO_EXTENSIONS, VIDEO_FORMATS
 
 from . import uploads, validators
 from .models import FRAME_CHOICES, ApiToken
@@ -32,7 +32,7 @@ class SubmissionForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["video"].help_text = (
-            f"MP4, MOV, M4V, WebM, MKV or AVI; up to {validators.describe_size(self.max_bytes)} "
+            f"{VIDEO_FORMATS}; up to {validators.describe_size(self.max_bytes)} "
             f"and {validators.describe_duration(self.max_seconds)}. Works best with one clearly visible face."
         )
         self.checked = None

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from ml_core.constants import VIDEO_EXTENSIONS, VIDEO_TYPES
+from ml_core.constants import VIDEO_FORMATS, VIDEO_TYPES
 from ml_core.errors import MlCoreError, NotAVideo
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,7 @@ def validate_extension(name):
     if ext not in VIDEO_TYPES:
         shown = f"“{ext}” files are" if ext else "Files without an extension are"
         raise ValidationError(
-            f"{shown} not accepted. Upload a video ending in "
-            + ", ".join(e.lstrip(".").upper() for e in VIDEO_EXTENSIONS[:-1])
-            + f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}.",
+            f"{shown} not accepted. Upload a video ending in {VIDEO_FORMATS}.",
             code="extension",
         )
     return ext
@@ -131,7 +129,7 @@ def validate_is_video(info):
     if container in IMAGE_CONTAINERS or container.endswith("_pipe"):
         kind = container.removesuffix("_pipe").upper() or "image"
         raise ValidationError(
-            f"This file is an image ({kind}), not a video. Upload a video file (MP4, MOV, WebM, MKV or AVI).",
+            f"This file is an image ({kind}), not a video. Upload a video file ({VIDEO_FORMATS}).",
             code=NotAVideo.code,
         )
 

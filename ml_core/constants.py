@@ -11,6 +11,10 @@ VIDEO_TYPES = {
     ".avi": "video/x-msvideo",
 }
 VIDEO_EXTENSIONS = tuple(VIDEO_TYPES)
+# The same list for people: "MP4, M4V, MOV, WEBM, MKV or AVI".
+VIDEO_FORMATS = ", ".join(e.lstrip(".").upper() for e in VIDEO_EXTENSIONS[:-1]) + (
+    f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}"
+)
 
 # Face boxes: "fast" (working-scale detection) or "exact" (full-resolution HOG's own boxes,
 # what the reference checkpoints were trained on).

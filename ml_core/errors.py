@@ -1,5 +1,7 @@
 """Typed errors whose `user_message` can be shown to the person who uploaded the video."""
 
+from ml_core.constants import VIDEO_FORMATS
+
 
 class MlCoreError(Exception):
     """Base class. `code` is stable (stored, tested); `user_message` is for people."""
@@ -21,8 +23,7 @@ class MediaError(MlCoreError):
 class NotAVideo(MediaError):
     code = "not_a_video"
     user_message = (
-        "This file is not a readable video. Upload an MP4, MOV, WebM, MKV or AVI file that plays "
-        "in a media player."
+        f"This file is not a readable video. Upload an {VIDEO_FORMATS} file that plays in a media player."
     )
 
 
