@@ -388,7 +388,7 @@ def get_args_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--inference" in argv:
-        from ml_core import bench_inference  # another module's benchmark; imported only when asked
+        from ml_core.cli import bench_inference  # another module's benchmark; imported only when asked
 
         return bench_inference.main([a for a in argv if a != "--inference"])
     args = get_args_parser().parse_args(argv)

@@ -61,9 +61,9 @@ def test_bench_delegates_inference_benchmarks(monkeypatch):
     fake = types.ModuleType("ml_core.cli.bench_inference")
     fake.main = lambda argv: calls.append(argv) or 0
     monkeypatch.setitem(sys.modules, "ml_core.cli.bench_inference", fake)
-    import ml_core
+    import ml_core.cli
 
-    monkeypatch.setattr(ml_core, "bench_inference", fake, raising=False)
+    monkeypatch.setattr(ml_core.cli, "bench_inference", fake, raising=False)
     assert bench.main(["--inference", "clip.mp4", "--frames", "20"]) == 0
     assert calls == [["clip.mp4", "--frames", "20"]]
 
