@@ -7,6 +7,7 @@ one atomic counter. When the cache cannot be reached the throttle fails open, wi
 an unreachable Redis must not lock everybody out.
 """
 
+import functools
 import hashlib
 import logging
 
@@ -37,46 +38,52 @@ def _key(username, address):
     return f"login-failures:{digest}"
 
 
-def _unavailable(exc):
-    logger.warning("log-in throttle off for this attempt: the cache is unreachable (%s)", exc)
+def fails_open(default):
+    """When the cache cannot be reached, log a warning and return `default`: an unreachable Redis
+    must neither lock everyone out nor stop log-ins."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args):
+            try:
+                return function(*args)
+            except (RedisError, OSError) as exc:
+                logger.warning("log-in throttle off for this attempt: the cache is unreachable (%s)", exc)
+                return default
+
+        return wrapper
+
+    return decorate
 
 
+@fails_open(default=0)
 def failures(username, address):
-    try:
-        return cache.get(_key(username, address), 0)
-    except (RedisError, OSError) as exc:
-        _unavailable(exc)
-        return 0
+    return cache.get(_key(username, address), 0)
 
 
 def is_locked(username, address):
     return failures(username, address) >= max_attempts()
 
 
+@fails_open(default=0)
 def record_failure(username, address):
     """Count one failure; returns the count. add + incr: concurrent failures in several processes
     are each counted once."""
     key = _key(username, address)
+    cache.add(key, 0, window_seconds())
     try:
-        cache.add(key, 0, window_seconds())
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, window_seconds())
-            count = 1
-        # Renewing the timeout makes the lockout last a full window after the last try.
-        cache.touch(key, window_seconds())
-    except (RedisError, OSError) as exc:
-        _unavailable(exc)
-        return 0
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window_seconds())
+        count = 1
+    # Renewing the timeout makes the lockout last a full window after the last try.
+    cache.touch(key, window_seconds())
     return count
 
 
+@fails_open(default=None)
 def reset(username, address):
-    try:
-        cache.delete(_key(username, address))
-    except (RedisError, OSError) as exc:
-        _unavailable(exc)
+    cache.delete(_key(username, address))
 
 
 def lockout_message():

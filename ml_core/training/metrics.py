@@ -37,7 +37,7 @@ def roc_curve(y_true, scores):
     """
     y, s = _arrays(y_true, scores)
     if not _both_classes(y):
-        return np.array([0.0, NAN]), np.array([0.0, NAN]), np.array([np.inf, s.max() if s.size else NAN])
+        return np.array([0.0, NAN]), np.array([0.0, NAN]), np.array([np.inf, NAN])
     return skm.roc_curve(y, s, drop_intermediate=False)
 
 
