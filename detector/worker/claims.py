@@ -121,6 +121,14 @@ def fail_submission(submission_id, message, *, claim_token=None):
     )
 
 
+def give_back(rows):
+    """Put claimed rows back in line (queued, unclaimed); returns how many were. Callers filter
+    `rows` on the claim they mean, so a holder that turned out alive keeps its row."""
+    return rows.update(
+        status=Status.QUEUED, stage=Stage.WAITING, claim_token="", progress=0, updated_at=timezone.now()
+    )
+
+
 class ClaimLost(Exception):
     """Another worker took this job over (ours was presumed dead) or the submission was deleted."""
 
@@ -237,15 +245,7 @@ class Claim:
         """Give the claim back (queued) so a retry can take it. True when released."""
         try:
             self.stop_heartbeat()
-            return bool(
-                self.mine().update(
-                    status=Status.QUEUED,
-                    stage=Stage.WAITING,
-                    claim_token="",
-                    progress=0,
-                    updated_at=timezone.now(),
-                )
-            )
+            return bool(give_back(self.mine()))
         except DatabaseError:
             logger.warning("could not release submission %s", self.submission_id, exc_info=True)
             return False

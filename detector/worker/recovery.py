@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from .. import services
 from ..models import DetectorModel, Submission
-from .claims import fail_submission, holder_is_gone, max_attempts, too_many_attempts_message
+from .claims import fail_submission, give_back, holder_is_gone, max_attempts, too_many_attempts_message
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ def requeue_stuck(older_than=None):
             )
             continue
         # Conditional on the same claim: a worker that was only slow and heartbeats again keeps it.
-        if stale.update(
-            status=Status.QUEUED, stage=Stage.WAITING, claim_token="", progress=0, updated_at=now
-        ):
+        if give_back(stale):
             logger.warning("submission %s: its worker stopped (claim %s); re-queued", sub.pk, sub.claim_token)
             counts["dead_worker"] += 1
             to_send.append(sub.pk)
