@@ -17,8 +17,11 @@ import torch
 from torch import nn
 
 from ml_core.constants import BOX_MODES, IMAGENET_MEAN, IMAGENET_STD
+from ml_core.model import efficientnet_lite
+from ml_core.model.efficientnet_lite import LITE_MEAN, LITE_STD
 
-BACKBONES = ("resnext50_32x4d", "small", "residual", "tiny")
+LITE_BACKBONES = tuple(efficientnet_lite.VARIANTS)
+BACKBONES = ("resnext50_32x4d", *LITE_BACKBONES, "small", "residual", "tiny")
 SMALL_WIDTHS = (32, 64, 128, 256)
 RESIDUAL_WIDTHS = (32, 64, 128)
 # The residual backbone pools its fixed filter responses to a RESIDUAL_GRID x RESIDUAL_GRID map.
@@ -64,6 +67,10 @@ class DetectorConfig:
             raise ValueError(f"backbone must be one of {BACKBONES}, not {self.backbone!r}")
         if self.backbone == "resnext50_32x4d" and self.feature_dim != 2048:
             raise ValueError("resnext50_32x4d produces 2048 features; feature_dim must be 2048")
+        if self.backbone in LITE_BACKBONES and self.feature_dim != efficientnet_lite.FEATURES:
+            raise ValueError(
+                f"{self.backbone} produces {efficientnet_lite.FEATURES} features; set feature_dim to it"
+            )
         if self.backbone == "small" and self.feature_dim != SMALL_WIDTHS[-1]:
             raise ValueError(
                 f"the small backbone produces {SMALL_WIDTHS[-1]} features; set feature_dim to it"
@@ -119,6 +126,25 @@ class DetectorConfig:
     def native(cls, sequence_length=20, **overrides):
         """Our own training: a real recurrence over the frames, with LSTM biases."""
         values = dict(temporal="sequence", lstm_bias=True, hidden_size=512, sequence_length=sequence_length)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def lite(cls, backbone="efficientnet_lite0", sequence_length=20, **overrides):
+        """EfficientNet-Lite from ImageNet weights: RGB in, Lite's own scaling, 1280 features."""
+        values = dict(
+            backbone=backbone,
+            image_size=160,
+            feature_dim=efficientnet_lite.FEATURES,
+            hidden_size=128,
+            temporal="sequence",
+            lstm_bias=True,
+            channel_order="RGB",
+            mean=LITE_MEAN,
+            std=LITE_STD,
+            margin=0.25,
+            sequence_length=sequence_length,
+        )
         values.update(overrides)
         return cls(**values)
 
@@ -238,6 +264,8 @@ def build_backbone(config):
 
         # conv1, bn1, relu, maxpool, layer1..layer4 (avgpool and fc dropped), as the reference.
         return nn.Sequential(*list(resnext50_32x4d(weights=None).children())[:-2])
+    if config.backbone in LITE_BACKBONES:
+        return efficientnet_lite.build_lite(config.backbone)  # random weights: see load_imagenet
     if config.backbone == "small":
         # No max-pooling in the stem: blending boundaries are a few pixels wide, so the first
         # stages keep full detail and downsample by strided convs. 112 px in -> 7 x 7 x 256 out.
@@ -294,6 +322,24 @@ class DeepfakeDetector(nn.Module):
         )
         self.dp = nn.Dropout(config.dropout)
         self.linear1 = nn.Linear(config.lstm_output_dim, 2)
+        self.frozen_children = 0
+
+    def freeze_backbone(self, children: int):
+        """Stop training the first `children` backbone stages (weights and batch-norm statistics).
+
+        Fine-tuning from ImageNet on a few hundred clips: the early stages' generic edge and
+        texture filters are kept as they are, and only the later ones adapt.
+        """
+        self.frozen_children = children
+        for parameter in self.model[:children].parameters():
+            parameter.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode=True):
+        super().train(mode)
+        for child in self.model[: self.frozen_children]:
+            child.eval()  # frozen batch norms keep their ImageNet statistics
+        return self
 
     def features(self, x):
         # x: (N, 3, H, W) -> (N, feature_dim)
