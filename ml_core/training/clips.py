@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ml_core.media.compression import encode_clip
 from ml_core.model.detector import DetectorConfig
 from ml_core.model.transforms import crops_to_tensor
 from ml_core.training.augment import NO_AUGMENTATION, AugmentConfig, augment_clip
@@ -128,6 +129,7 @@ class ClipDataset(torch.utils.data.Dataset):
         sampling: str = "contiguous",
         augment: AugmentConfig = NO_AUGMENTATION,
         sbi_config: SBIConfig | None = None,
+        eval_crf: int | None = None,
     ):
         self.samples = samples
         self.cache = cache
@@ -138,6 +140,9 @@ class ClipDataset(torch.utils.data.Dataset):
         self.sampling = sampling
         self.augment = augment
         self.sbi_config = sbi_config or SBIConfig()
+        # Validation only: every clip through H.264 at this CRF, to choose epochs and thresholds
+        # on compressed video as well as on the dataset's own.
+        self.eval_crf = eval_crf
         self.epoch = 0
 
     def set_epoch(self, epoch: int):
@@ -176,6 +181,8 @@ class ClipDataset(torch.utils.data.Dataset):
             )
         if self.train:
             crops = augment_clip(crops, rng_for("augment", *draw), self.augment)
+        elif self.eval_crf is not None:
+            crops = encode_clip(crops, self.eval_crf)
         return crops, fallbacks
 
     def __getitem__(self, index):

@@ -123,6 +123,26 @@ def threshold_for_balanced_accuracy(y_true, scores) -> tuple[float, float]:
     return threshold, float(values[best])
 
 
+def threshold_for_fpr(y_true, scores, max_fpr: float) -> float:
+    """A threshold at which at most `max_fpr` of the real videos (y = 0) score FAKE (>= threshold).
+
+    A false FAKE on a real person's video is the worst error the service can make, so the
+    operating point is set on reals alone: with n reals, at most floor(max_fpr * n) of them may
+    reach the threshold. It is placed halfway between the highest real that must stay below it
+    and the next real score up (or 1), not on a real's score itself.
+    """
+    y, s = _arrays(y_true, scores)
+    reals = np.sort(s[y == 0])[::-1]  # highest first
+    if reals.size == 0:
+        return 0.5
+    allowed = int(np.floor(max_fpr * reals.size + 1e-9))
+    if allowed >= reals.size:
+        return float(reals[-1])
+    below = float(reals[allowed])
+    above = float(reals[allowed - 1]) if allowed else 1.0
+    return float((below + above) / 2) if above > below else float(np.nextafter(below, 1.0))
+
+
 @dataclass(frozen=True)
 class McNemarResult:
     both_right: int

@@ -91,3 +91,20 @@ def test_bootstrap_interval_contains_the_auc_difference():
     assert result["low"] <= result["difference"] <= result["high"]
     assert result["low"] > 0  # the better scorer is significantly better
     assert result == metrics.bootstrap_auc_difference(y, good, bad, samples=300, seed=0)
+
+
+def test_the_fpr_threshold_lets_at_most_the_allowed_share_of_reals_score_fake():
+    reals = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    fakes = [0.95, 0.85, 0.35]
+    y = [0] * len(reals) + [1] * len(fakes)
+    threshold = metrics.threshold_for_fpr(y, reals + fakes, max_fpr=0.1)
+    # One real in ten may reach it (0.9); the next (0.8) must not: halfway between the two.
+    assert threshold == pytest.approx(0.85)
+    assert sum(s >= threshold for s in reals) == 1
+    assert metrics.threshold_for_fpr(y, reals + fakes, max_fpr=0.0) == pytest.approx(0.95)
+    assert sum(s >= metrics.threshold_for_fpr(y, reals + fakes, max_fpr=0.25) for s in reals) == 2
+
+
+def test_the_fpr_threshold_stays_above_a_tie_of_reals_it_must_keep_out():
+    threshold = metrics.threshold_for_fpr([0, 0, 0, 1], [0.7, 0.7, 0.2, 0.9], max_fpr=0.0)
+    assert threshold > 0.7 and sum(s >= threshold for s in (0.7, 0.7, 0.2)) == 0
