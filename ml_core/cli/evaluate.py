@@ -7,7 +7,9 @@ accuracy at the checkpoint's threshold, F1 per class, EER, average precision, co
 per-manipulation-method and per-source breakdowns, the videos where no face was found, and
 every video's score), roc.png and confusion_matrix.png. With --compare, the second checkpoint
 is scored on the same videos and the report adds McNemar's test on the paired decisions and the
-AUC difference with a bootstrap confidence interval.
+AUC difference with a bootstrap confidence interval. With --recompress c40 every video is first
+re-encoded with H.264 (kept under the cache folder) and the copies are scored: the detector's
+figures on compressed uploads.
 
 Videos where no face is found cannot be scored; they are counted and listed in the report
 ("no_face"), never dropped silently.
@@ -19,6 +21,7 @@ import os
 import sys
 
 from ml_core.cli.options import add_dataset_options
+from ml_core.media.compression import PRESETS as COMPRESSION_PRESETS
 from ml_core.media.extraction import DETECTORS
 from ml_core.training import evaluation
 from ml_core.training.clips import FAKE_SOURCES
@@ -60,6 +63,13 @@ def get_args_parser(add_help=True):
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for --compare")
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the self-blended fakes (as in training)")
+    parser.add_argument(
+        "--recompress",
+        default=None,
+        choices=tuple(COMPRESSION_PRESETS),
+        help="re-encode every video with H.264 first (c40: FaceForensics++'s heavy setting; social: "
+        "640 px at CRF 36) and score those copies",
+    )
     parser.add_argument("--no-progress", action="store_true")
     return parser
 

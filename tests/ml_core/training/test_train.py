@@ -233,3 +233,66 @@ def test_paired_batches_keep_a_dataset_fake_with_the_real_clip_it_was_made_from(
         families = Counter(samples[i].item.original or samples[i].item.video_id for i in batch)
         # Each family (a real clip, its self-blended twin, its two fakes) is whole in its batch.
         assert all(count == 4 for count in families.values())
+
+
+@pytest.mark.slow
+def test_a_lite_run_validates_compressed_clips_then_a_sequence_head_is_fitted_and_compared(
+    dataset, cache_dir, tmp_path
+):
+    from ml_core.model.efficientnet_lite import build_lite, load_imagenet
+    from ml_core.training.sequence import SequenceHeadConfig, fit_for_run
+
+    run_dir = tmp_path / "lite"
+    lite = ["--backbone", "efficientnet_lite0", "--image-size", "64", "--frames", "3", "--cache-frames", "10"]
+    train.main(
+        ["--data", str(dataset), "--out", str(run_dir), "--cache-dir", str(cache_dir), "--fakes", "both"]
+        + lite
+        + QUIET
+        + [
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--freeze-stages",
+            "3",
+            "--val-crf",
+            "40",
+            "--max-fpr",
+            "0.5",
+        ]
+    )
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best.config.backbone == "efficientnet_lite0" and best.config.channel_order == "RGB"
+    assert best.provenance["init"] == "imagenet"
+    assert history(run_dir)[0]["val_compressed_video_auc"] is not None
+    assert best.metrics["val_threshold_rule"].startswith("false-FAKE rate <= 0.5")
+    # The frozen stages are still ImageNet's, weights and batch-norm statistics alike.
+    imagenet = build_lite("efficientnet_lite0")
+    load_imagenet("efficientnet_lite0", imagenet)
+    for name, tensor in imagenet[:3].state_dict().items():
+        assert torch.equal(best.model.model.state_dict()[name], tensor), name
+
+    report = fit_for_run(run_dir, SequenceHeadConfig(draws=1, epochs=2))
+    sequence = load_checkpoint(run_dir / "sequence.pt")
+    assert sequence.config.temporal == "sequence" and report["winner"] in ("sequence", "frame_mean")
+    assert set(report["val_auc"]) == {"clean", "compressed"}
+    assert 0 < sequence.config.threshold < 1
+    # Only the head was trained: the backbone is the frame model's, bit for bit.
+    for name, tensor in best.model.model.state_dict().items():
+        assert torch.equal(sequence.model.model.state_dict()[name], tensor), name
+
+    result = evaluate_main(
+        [
+            "--data",
+            str(dataset),
+            "--checkpoint",
+            str(run_dir / "sequence.pt"),
+            "--subset",
+            "all",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+        + ["--cache-dir", str(cache_dir), "--cache-frames", "10", "--recompress", "c40", "--no-progress"]
+    )
+    assert result["data"]["recompressed"]["crf"] == 40 and result["scored"] == 9
+    assert len(list((cache_dir / "recompressed" / "c40").glob("*.mp4"))) == 9
