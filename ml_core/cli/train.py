@@ -51,6 +51,13 @@ def get_args_parser(add_help=True):
     data.add_argument(
         "--split", default=None, help="split file to reuse (default: RUN_DIR/split.json, made if absent)"
     )
+    data.add_argument(
+        "--generated",
+        action="append",
+        default=[],
+        help="folder written by ml_core.cli.make_fakes with this run's split file (repeatable): its "
+        "fakes and reals from training-split people are added to the training clips only",
+    )
     data.add_argument("--val-fraction", type=float, default=0.2)
     data.add_argument(
         "--val-fakes-per-video",

@@ -32,8 +32,9 @@ from ml_core.training import metrics
 from ml_core.training.augment import PRESETS
 from ml_core.training.cache import CacheConfig, VideoCache
 from ml_core.training.clips import ClipDataset, build_samples, class_weights, paired_batches
-from ml_core.training.datasets import load_dataset, merge
+from ml_core.training.datasets import VideoItem, load_dataset, merge
 from ml_core.training.engine import Amp, cosine_with_warmup, evaluate, train_one_epoch
+from ml_core.training.fakes.reader import read_generated
 from ml_core.training.sbi import SBIConfig
 from ml_core.training.seeding import derive_seed, seed_everything, worker_init_fn
 from ml_core.training.splits import split_for
@@ -181,7 +182,52 @@ def prepare_data(args, cache_config: CacheConfig, run_dir: Path):
     )
     if split_path != run_dir / "split.json":
         _write_json(run_dir / "split.json", split.to_dict())
+    generated = training_only(getattr(args, "generated", None) or [], items, split)
+    if generated:
+        summary = cache.build(generated, workers=args.cache_workers, progress=not args.no_progress)
+        logger.info("cache (generated clips): %s", summary)
+        unusable += [item for item in generated if cache.status(item) != "ok"]
+        items = items + generated
     return dataset, items, cache, split, unusable, summary
+
+
+def training_only(folders, items, split) -> list[VideoItem]:
+    """Generated clips (ml_core.cli.make_fakes) of people in the training split, as training items.
+
+    The generator stamps each clip with its target's split from the split file it was given; a
+    clip is kept only when that split is "train" and none of the people it shows (target and
+    swap source) is in validation or test here, so a test person never reaches training through
+    a generated fake. The kept clips join `split` as training videos (in memory: split.json
+    keeps listing the datasets' videos only). Their ids get a "generated/" prefix.
+    """
+    held_out = set()
+    for item in items:
+        if split.assignments.get(item.video_id) in ("val", "test"):
+            held_out.update(item.identities)
+            held_out.add(f"clip:{item.video_id}")
+    kept, dropped = [], 0
+    for folder in folders:
+        for item in read_generated(folder).items:
+            if not item.official_split:
+                raise SystemExit(
+                    f"{folder} was generated without a split file: run ml_core.cli.make_fakes with "
+                    "--split RUN_DIR/split.json so its clips can be kept out of validation and test"
+                )
+            if item.official_split != "train" or held_out & set(item.identities):
+                dropped += 1
+                continue
+            kept.append(
+                dataclasses.replace(
+                    item,
+                    video_id=f"generated/{item.video_id}",
+                    original=f"generated/{item.original}" if item.original else None,
+                )
+            )
+    for item in kept:
+        split.assignments[item.video_id] = "train"
+    if folders:
+        logger.info("generated clips: %d added to training, %d of held-out people out", len(kept), dropped)
+    return kept
 
 
 def train(args):

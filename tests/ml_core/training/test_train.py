@@ -296,3 +296,88 @@ def test_a_lite_run_validates_compressed_clips_then_a_sequence_head_is_fitted_an
     )
     assert result["data"]["recompressed"]["crf"] == 40 and result["scored"] == 9
     assert len(list((cache_dir / "recompressed" / "c40").glob("*.mp4"))) == 9
+
+
+def write_generated(root, rows):
+    """A folder as ml_core.cli.make_fakes writes it: MANIFEST.tsv and the files it lists."""
+    from ml_core.training.fakes.reader import COLUMNS
+
+    lines = ["\t".join(COLUMNS)]
+    for row in rows:
+        (root / row["local_file"]).parent.mkdir(parents=True, exist_ok=True)
+        (root / row["local_file"]).write_bytes(b"video")
+        full = {column: "" for column in COLUMNS} | {"compression": "c23", "params": "{}"} | row
+        lines.append("\t".join(str(full[column]) for column in COLUMNS))
+    (root / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_generated_clips_join_training_only_and_never_bring_a_held_out_person(tmp_path):
+    from ml_core.training.run import training_only
+    from ml_core.training.splits import Split
+
+    items = [
+        VideoItem("real/ann.mp4", "ann.mp4", "REAL", identities=("ffpp:ann",)),
+        VideoItem("real/bob.mp4", "bob.mp4", "REAL", identities=("ffpp:bob",)),
+        VideoItem("real/cid.mp4", "cid.mp4", "REAL"),  # no named person: "clip:<id>" stands in
+    ]
+    split = Split({"real/ann.mp4": "train", "real/bob.mp4": "test", "real/cid.mp4": "val"}, 0, {}, True)
+    people = json.dumps
+    root = write_generated(
+        tmp_path / "gen",
+        [
+            {
+                "label": "REAL",
+                "local_file": "real/c23/ann.mp4",
+                "identities": people(["ffpp:ann"]),
+                "split": "train",
+            },
+            {
+                "label": "FAKE",
+                "local_file": "mouth/c23/ann.mp4",
+                "method": "GeneratedMouth",
+                "identities": people(["ffpp:ann"]),
+                "original": "real/c23/ann.mp4",
+                "split": "train",
+            },
+            # Made with another split file: says train, but shows a test person here.
+            {
+                "label": "FAKE",
+                "local_file": "swap/c23/ann_bob.mp4",
+                "identities": people(["ffpp:ann", "ffpp:bob"]),
+                "split": "train",
+            },
+            {
+                "label": "FAKE",
+                "local_file": "swap/c23/ann_cid.mp4",
+                "identities": people(["ffpp:ann", "clip:real/cid.mp4"]),
+                "split": "train",
+            },
+            {
+                "label": "FAKE",
+                "local_file": "mouth/c23/bob.mp4",
+                "identities": people(["ffpp:bob"]),
+                "split": "test",
+            },
+        ],
+    )
+    kept = training_only([root], items, split)
+    assert sorted(item.video_id for item in kept) == [
+        "generated/mouth/c23/ann.mp4",
+        "generated/real/c23/ann.mp4",
+    ]
+    fake = next(item for item in kept if item.is_fake)
+    assert fake.original == "generated/real/c23/ann.mp4" and fake.method == "GeneratedMouth"
+    assert all(split.assignments[item.video_id] == "train" for item in kept)
+    assert split.select(items, "test") == [items[1]]
+
+
+def test_generated_clips_made_without_a_split_file_are_refused(tmp_path):
+    from ml_core.training.run import training_only
+    from ml_core.training.splits import Split
+
+    root = write_generated(
+        tmp_path / "gen", [{"label": "REAL", "local_file": "real/c23/a.mp4", "identities": "[]"}]
+    )
+    with pytest.raises(SystemExit, match="without a split file"):
+        training_only([root], [], Split({}, 0, {}, True))
