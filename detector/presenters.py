@@ -2,6 +2,8 @@
 
 from django.urls import reverse
 
+from ml_core.model.names import describe_architecture
+
 from . import services
 from .charts import frame_probability_svg
 from .models import FrameImage, Submission
@@ -76,6 +78,7 @@ def model_summary(result):
     if result.detector_id and result.detector is not None:
         metrics = dict(result.detector.metrics or {})
     metrics = metrics or dict((result.details or {}).get("metrics") or {})
+    config = dict(result.detector.config or {}) if result.detector_id and result.detector is not None else {}
     shown = [
         (METRIC_LABELS.get(key, key.replace("_", " ")), format_metric(value))
         for key, value in sorted(metrics.items())
@@ -85,6 +88,9 @@ def model_summary(result):
         "name": result.model_name,
         "sha256": result.model_sha256,
         "sha256_prefix": result.model_sha256[:12],
+        "architecture": describe_architecture(config["backbone"], config.get("temporal", "reference"))
+        if config.get("backbone")
+        else "",
         "metrics": shown,
         "raw_metrics": {k: v for k, v in metrics.items() if isinstance(v, int | float | str)},
     }

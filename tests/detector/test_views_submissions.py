@@ -291,3 +291,18 @@ def test_delete_needs_a_csrf_token(owner):
     token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
     response = client.post(detail_url(submission, "submission-delete"), {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
+
+
+def test_the_result_names_the_architecture_of_the_model_that_judged_it(owner):
+
+    submission = make_submission(owner)
+    result = make_result(submission)
+    result.detector.config = {"backbone": "efficientnet_lite0", "temporal": "sequence"}
+    result.detector.save()
+    html = client_for(owner).get(detail_url(submission)).content.decode()
+    assert "EfficientNet-Lite0 (ImageNet-pretrained) features per face, then an LSTM over the frames" in html
+    assert "ResNeXt50" not in html
+    result.detector.config = {"backbone": "residual", "temporal": "reference"}
+    result.detector.save()
+    html = client_for(owner).get(detail_url(submission)).content.decode()
+    assert "each frame scored on its own" in html and "LSTM" not in html
