@@ -1,7 +1,7 @@
 """Classifier benchmark: `python -m ml_core.cli.bench --inference` (or `-m ml_core.cli.bench_inference`).
 
-Measures, for the full ResNeXt50 + LSTM detector at 112 px: checkpoint load time (file hash,
-weights, model build), frames per second of the classifier on CPU and on CUDA when available
+Measures, for a checkpoint (default: the full ResNeXt50 + LSTM detector at 112 px): load time
+(file hash, weights, model build), frames per second of the classifier on CPU and on CUDA when available
 (one video of --frames crops, and --videos videos batched in one pass), Grad-CAM time, and peak
 memory. Without --checkpoint a random-init reference-style file is written to a temp folder:
 speed does not depend on the weights' values.
@@ -97,6 +97,8 @@ def bench_device(checkpoint, device, args):
         "load_seconds_median": statistics.median(loads),
         "load_seconds_first": loads[0],
         "frames": args.frames,
+        "image_size": size,
+        "backbone": predictor.config.backbone,
         "seconds_per_video": one,
         "seconds_per_video_best": one_best,
         "fps_one_video": args.frames / one,
@@ -126,7 +128,8 @@ def main(argv=None):
         _emit(
             f"[{r['device']}] amp={r['amp']} threads={r['threads']} model={r['model']}\n"
             f"  load: {r['load_seconds_median']:.2f}s median of 3 (first {r['load_seconds_first']:.2f}s)\n"
-            f"  classifier, {r['frames']} crops at 112 px: {r['seconds_per_video']:.3f}s median "
+            f"  classifier ({r['backbone']}), {r['frames']} crops at {r['image_size']} px: "
+            f"{r['seconds_per_video']:.3f}s median "
             f"(best {r['seconds_per_video_best']:.3f}s) = {r['fps_one_video']:.1f} frames/s; "
             f"{r['videos_batched']} videos in one pass: "
             f"{r['fps_batched']:.1f} frames/s\n"

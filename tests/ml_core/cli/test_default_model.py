@@ -89,8 +89,8 @@ def test_the_manifest_hash_changes_when_a_listed_clip_changes(tmp_path):
 # Every FaceForensics++ Deepfakes clip of the shipped model's test split whose original (the same
 # scene with the original face) is in that split too; the split is made from RECIPE's seed.
 HELD_OUT_PAIRS = [
-    ("942_943", "942"), ("943_942", "943"), ("980_992", "980"), ("992_980", "992"), ("986_994", "986"),
-    ("994_986", "994"), ("644_657", "644"), ("657_644", "657"), ("044_945", "044"), ("945_044", "945"),
+    ("035_036", "035"), ("036_035", "036"), ("055_147", "055"), ("147_055", "147"), ("339_392", "339"),
+    ("644_657", "644"), ("657_644", "657"), ("828_830", "828"), ("830_828", "830"),
 ]  # fmt: skip
 
 
@@ -100,7 +100,7 @@ HELD_OUT_PAIRS = [
 def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals_they_came_from():
     from ml_core.inference.predictor import Predictor
 
-    assert load_checkpoint(SHIPPED).config.backbone == "residual"
+    assert load_checkpoint(SHIPPED).config.backbone == default_model.RECIPE[1] == "efficientnet_lite0"
     predictor = Predictor(SHIPPED, device="cpu")
     folder = SHARED / "training"
 
@@ -112,5 +112,6 @@ def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals
         > p_fake(folder / "real" / f"ffpp_c23_original_{real}.mp4")
         for fake, real in HELD_OUT_PAIRS
     ]
-    # 9 of 10 on the cached test frames (metrics.json); inference samples its own frames.
-    assert sum(above) >= 7, above
+    # 6 of 9 on the cached test frames (metrics.json); inference samples its own frames. Chance
+    # would put 4 or 5 above.
+    assert sum(above) >= 5, above
