@@ -140,6 +140,7 @@ def make_split(
 
 
 def _deal(groups: dict[str, list[VideoItem]], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Each group to one part (the keys of `fractions`, in their order), stratified by source and label."""
     rng = np.random.default_rng(seed)
     keys = sorted(groups)
     rng.shuffle(keys)
@@ -149,13 +150,15 @@ def _deal(groups: dict[str, list[VideoItem]], fractions: dict[str, float], seed:
     # Strata are (source, label): each split gets its share of every source's reals and fakes,
     # not just of reals and fakes overall (one source's fakes must not all land in one split).
     totals = Counter(_stratum(item) for members in groups.values() for item in members)
-    targets = {name: {stratum: fractions[name] * totals[stratum] for stratum in totals} for name in SPLITS}
-    current = {name: Counter() for name in SPLITS}
+    targets = {
+        name: {stratum: share * totals[stratum] for stratum in totals} for name, share in fractions.items()
+    }
+    current = {name: Counter() for name in fractions}
     assignments = {}
     for key in keys:
         members = groups[key]
         composition = Counter(_stratum(item) for item in members)
-        candidates = [name for name in SPLITS if fractions[name] > 0]
+        candidates = [name for name, share in fractions.items() if share > 0]
         scores = np.array([_need(composition, targets[name], current[name], totals) for name in candidates])
         best = np.flatnonzero(scores == scores.max())
         chosen = candidates[int(rng.choice(best))]
@@ -163,6 +166,31 @@ def _deal(groups: dict[str, list[VideoItem]], fractions: dict[str, float], seed:
         for item in members:
             assignments[item.video_id] = chosen
     return assignments
+
+
+def make_folds(items: list[VideoItem], *, folds: int = 5, seed: int = 0) -> list[Split]:
+    """Identity-disjoint k-fold cross-validation: `folds` splits in which every video is tested once.
+
+    Identity groups are dealt to `folds` equal parts as `make_split` deals them to train/val/test
+    (stratified by source and label); split i tests on part i, validates (chooses its epoch and
+    threshold) on part i + 1 and trains on the rest. Datasets' official splits are ignored: each
+    video must be tested exactly once.
+    """
+    if folds < 3:
+        raise ValueError("cross-validation needs at least 3 folds (train, validation and test parts)")
+    items = sorted(items, key=lambda item: item.video_id)
+    parts = [f"part{index}" for index in range(folds)]
+    dealt = _deal(identity_groups(items), {part: 1 / folds for part in parts}, seed)
+    identity_disjoint = any(item.identities or item.original for item in items)
+    fractions = {"train": (folds - 2) / folds, "val": 1 / folds, "test": 1 / folds}
+    splits = []
+    for index in range(folds):
+        role = {parts[index]: "test", parts[(index + 1) % folds]: "val"}
+        assignments = {video_id: role.get(part, "train") for video_id, part in dealt.items()}
+        splits.append(
+            Split(assignments, seed, fractions, identity_disjoint, [f"fold {index + 1} of {folds}"])
+        )
+    return splits
 
 
 def _stratum(item: VideoItem) -> tuple[str, str]:

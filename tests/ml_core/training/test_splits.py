@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 
 from ml_core.training.datasets import VideoItem
-from ml_core.training.splits import identity_groups, load_split, make_split, split_for
+from ml_core.training.splits import identity_groups, load_split, make_folds, make_split, split_for
 
 
 def ffpp_like(people=20):
@@ -113,3 +113,27 @@ def test_it_gives_every_split_its_share_of_each_source():
         assert per[(name, "ffpp", "FAKE")] >= 4
         assert per[(name, "ffpp", "REAL")] >= 4
         assert per[(name, "crops", "FAKE")] >= 3
+
+
+def test_cross_validation_folds_test_every_video_once_and_keep_people_apart():
+    items = [
+        item for item in ffpp_like(40) if not item.video_id.startswith("fake/") or int(item.video_id[5:8]) % 4
+    ] + no_identities(30)
+    folds = make_folds(items, folds=5, seed=2)
+    assert len(folds) == 5
+    tested = Counter(video_id for split in folds for video_id in split.ids("test"))
+    assert sorted(tested) == sorted(item.video_id for item in items) and set(tested.values()) == {1}
+    validated = Counter(video_id for split in folds for video_id in split.ids("val"))
+    assert set(validated.values()) == {1}  # each part validates exactly one fold
+    for split in folds:
+        assert split.ids("val").isdisjoint(split.ids("test"))
+        sides = {}
+        for item in items:
+            for person in item.identities:
+                sides.setdefault(person, set()).add(split.assignments[item.video_id])
+        assert all(len(found) == 1 for found in sides.values())
+        counts = split.counts(items)
+        assert counts["test"]["FAKE"] > 0 and counts["test"]["REAL"] > 0
+    assert make_folds(list(reversed(items)), folds=5, seed=2)[0].assignments == folds[0].assignments
+    with pytest.raises(ValueError, match="at least 3"):
+        make_folds(items, folds=2)

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from ml_core.cli import cross_validate
+from ml_core.training.splits import Split, save_split
+
+
+def report(scores, threshold):
+    """A slimmed test report (default_model.slim_report's shape) over (label, method, p_fake)."""
+    rows = [
+        {"video_id": f"v{i}", "label": label, "source": "training/ffpp", "method": method, "p_fake": p}
+        for i, (label, method, p) in enumerate(scores)
+    ]
+    reals = [r["p_fake"] for r in rows if r["label"] == "REAL"]
+    return {
+        "threshold": threshold,
+        "video": {"count": len(rows), "auc": 0.5},
+        "false_positive_rate_real": sum(p >= threshold for p in reals) / len(reals),
+        "faceforensics": {"auc": 0.5, "method": {"Deepfakes": {"auc": 0.5}}},
+        "scores": rows,
+    }
+
+
+FOLD_A = [("REAL", "", 0.1), ("REAL", "", 0.7), ("FAKE", "Deepfakes", 0.8), ("FAKE", "FaceSwap", 0.3)]
+FOLD_B = [("REAL", "", 0.2), ("FAKE", "Deepfakes", 0.9), ("FAKE", "Face2Face", 0.95)]
+
+
+def test_pooled_figures_use_each_folds_own_threshold():
+    pooled = cross_validate.pooled_figures([report(FOLD_A, 0.5), report(FOLD_B, 0.92)])
+    assert (pooled["count"], pooled["reals"], pooled["fakes"]) == (7, 3, 4)
+    assert pooled["false_positive_rate_real"] == pytest.approx(1 / 3)  # 0.7 >= 0.5 in fold A
+    assert pooled["detection_rate"] == pytest.approx(2 / 4)  # 0.8 (A) and 0.95 (B); 0.9 < 0.92 in B
+    # Reals 0.1, 0.7, 0.2 against Deepfakes 0.8, 0.9: every fake above every real.
+    assert pooled["method_auc"]["Deepfakes"] == pytest.approx(1.0)
+    assert pooled["method_auc"]["FaceSwap"] == pytest.approx(2 / 3)  # 0.3 beats only 0.1 and 0.2
+    assert pooled["auc"] == pytest.approx(11 / 12)
+
+
+def test_summary_gives_mean_and_spread_and_skips_folds_without_a_figure():
+    summary = cross_validate.summarise([{"auc": 0.6, "x": float("nan")}, {"auc": 0.8, "x": 1.0}])
+    assert summary["auc"]["mean"] == pytest.approx(0.7)
+    assert summary["auc"]["std"] == pytest.approx(0.1414, abs=1e-3)
+    assert (summary["auc"]["min"], summary["auc"]["max"], summary["x"]["folds"]) == (0.6, 0.8, 1)
+
+
+def test_finished_folds_are_not_trained_again(tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished fold was trained again")
+
+    monkeypatch.setattr(cross_validate.train, "main", no_training)
+    monkeypatch.setattr(cross_validate, "test_reports", no_training)
+    folds = [FOLD_A, FOLD_B, FOLD_A]
+    for index, scores in enumerate(folds):
+        fold_dir = tmp_path / "lite0" / f"fold{index}"
+        fold_dir.mkdir(parents=True)
+        save_split(Split({"v0": "test"}, 0, {}, True), fold_dir / "split.json")
+        (fold_dir / "test.json").write_text(
+            json.dumps({"clean": report(scores, 0.5), "c40": report(scores, 0.6)})
+        )
+    summary = cross_validate.main(["--folds", "3", "--run-dir", str(tmp_path)])
+    assert summary["test_clips"] == [4, 3, 4]
+    assert summary["clean"]["summary"]["false_positive_rate_real"]["mean"] == pytest.approx(
+        1 / 3
+    )  # 1/2, 0, 1/2
+    assert summary["c40"]["pooled"]["count"] == 11
+    assert json.loads((tmp_path / "lite0" / "summary.json").read_text())["folds"] == 3
