@@ -16,6 +16,11 @@ VIDEO_FORMATS = ", ".join(e.lstrip(".").upper() for e in VIDEO_EXTENSIONS[:-1]) 
     f" or {VIDEO_EXTENSIONS[-1].lstrip('.').upper()}"
 )
 
+# The largest frame analysed: 4K UHD, in pixels. The probe refuses a larger one from the headers
+# before decoding anything, and the decoder is not allowed to allocate a larger picture.
+MAX_FRAME_SIZE = (3840, 2160)
+MAX_FRAME_PIXELS = MAX_FRAME_SIZE[0] * MAX_FRAME_SIZE[1]
+
 # Face boxes: "fast" (working-scale detection) or "exact" (full-resolution HOG's own boxes,
 # what the reference checkpoints were trained on).
 BOX_MODES = ("fast", "exact")

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ml_core.constants import BOX_MODES, MAX_FRAMES, MIN_FRAMES
-from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLarge, VideoTooLong
+from ml_core.constants import BOX_MODES, MAX_FRAME_PIXELS, MAX_FRAMES, MIN_FRAMES
+from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLong
 from ml_core.media import hog_exact
 from ml_core.media.faces import (
     LINK_IOU,
@@ -81,7 +81,7 @@ class ExtractConfig:
     margin: float = 0.0  # fraction of the box's width/height added on each side; 0 = tight (reference)
     crop_size: int = 112
     max_duration: float | None = None  # seconds; VideoTooLong beyond
-    max_pixels: int = 3840 * 2160  # VideoTooLarge beyond
+    max_pixels: int = MAX_FRAME_PIXELS  # VideoTooLarge beyond (the probe checks, the decoder is bounded)
     # Longest side of the frame the detector scans. ~800 keeps 1080p HOG at ~50 ms/frame while
     # boxes still match full-resolution HOG; faces under ~80 px at that scale need a retry.
     work_max_side: int = 800
@@ -237,8 +237,6 @@ class _Clock:
 
 
 def _check_limits(info, config):
-    if info.width * info.height > config.max_pixels:
-        raise VideoTooLarge(f"{info.width}x{info.height} exceeds {config.max_pixels} pixels")
     if config.max_duration is not None and info.duration > config.max_duration:
         raise VideoTooLong(
             f"{info.duration:.1f} s exceeds {config.max_duration:.0f} s",
@@ -254,7 +252,7 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     config = config or ExtractConfig()
     started = time.perf_counter()
     clock = _Clock()
-    info = probe(path)
+    info = probe(path, max_pixels=config.max_pixels)
     _check_limits(info, config)
     clock.lap("probe")
 
@@ -264,7 +262,13 @@ def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
     records = []  # (index, timestamp, [(Detection, identity, crop, crop_box)])
     # The decoder runs a frame ahead in a thread, so "decode" below is only the time spent
     # waiting for it.
-    with closing(prefetched(iter_frames(path, config.frames, config.strategy, stats=decode_stats))) as frames:
+    with closing(
+        prefetched(
+            iter_frames(
+                path, config.frames, config.strategy, stats=decode_stats, max_pixels=config.max_pixels
+            )
+        )
+    ) as frames:
         for decoded in frames:
             clock.lap("decode")
             detections = finder.find(decoded.image, len(records))

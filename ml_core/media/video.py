@@ -6,6 +6,10 @@ frame's presentation timestamp and where the keyframes are; it then seeks to a k
 when that skips work, and otherwise decodes forward, converting to pixels only the frames it
 returns. At most one decoded frame is alive at a time, so memory does not grow with the
 video's length (the timestamp table is a few bytes per frame).
+
+Frames above the pixel cap (MAX_FRAME_PIXELS, 4K) are refused from the headers before any frame
+is decoded, and FFmpeg's `max_pixels` bound stops every decoder we open (the one FFmpeg runs
+while opening a file included) from allocating a larger picture, whatever the headers claim.
 """
 
 import bisect
@@ -20,7 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ml_core.errors import NotAVideo, NoVideoStream, TruncatedVideo
+from ml_core.constants import MAX_FRAME_PIXELS, MAX_FRAME_SIZE
+from ml_core.errors import NotAVideo, NoVideoStream, TruncatedVideo, VideoTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ class DecodedFrame:
     image: np.ndarray  # (H, W, 3) uint8 BGR, upright
 
 
-def _open(path):
+def _open(path, max_pixels):
     path = Path(path)
     if not path.is_file():
         raise NotAVideo(f"{path} does not exist or is not a file")
@@ -62,7 +67,9 @@ def _open(path):
             f"{path} is empty", user_message="This file is empty (0 bytes). Upload the video again."
         )
     try:
-        return av.open(str(path))
+        # Opening decodes a frame when the headers leave the picture format open (PNG does): the
+        # bound applies to that decoder too.
+        return av.open(str(path), options={"max_pixels": str(max_pixels)})
     except av.FFmpegError as exc:
         with open(path, "rb") as fh:
             head = fh.read(12)
@@ -71,13 +78,36 @@ def _open(path):
         raise NotAVideo(f"{path}: FFmpeg cannot open it: {exc}") from exc
 
 
-def _video_stream(container, path):
+def _video_stream(container, path, max_pixels):
     if not container.streams.video:
         raise NoVideoStream(f"{path} has no video stream")
     stream = container.streams.video[0]
     if stream.codec_context is None or stream.codec_context.name is None:
         raise NotAVideo(f"{path}: video stream with no known codec")
+    # The decoder refuses (EINVAL) a picture above the cap instead of allocating it.
+    stream.codec_context.options = {"max_pixels": str(max_pixels)}
     return stream
+
+
+def _too_large_message(max_pixels, size=None):
+    if max_pixels == MAX_FRAME_PIXELS:
+        limit = "{}×{} (4K)".format(*MAX_FRAME_SIZE)
+    else:
+        limit = f"{max_pixels:,} pixels"
+    shown = f"{size[0]}×{size[1]} pixels, " if size else ""
+    return (
+        f"This video's frames are {shown}larger than {limit}. "
+        "Re-encode it at 4K or below and upload it again."
+    )
+
+
+def check_frame_size(width, height, max_pixels=MAX_FRAME_PIXELS):
+    """Raise VideoTooLarge for a frame above the pixel cap; a size of 0 (not declared) passes."""
+    if width * height > max_pixels:
+        raise VideoTooLarge(
+            f"{width}x{height} exceeds {max_pixels} pixels",
+            user_message=_too_large_message(max_pixels, (width, height)),
+        )
 
 
 def _rotation_cw(frame):
@@ -96,24 +126,32 @@ def _upright(image, rotation_cw):
     return np.ascontiguousarray(np.rot90(image, k=-rotation_cw // 90))
 
 
-def _first_frame(container, stream, path):
+def _first_frame(container, stream, path, max_pixels):
     try:
         for frame in container.decode(stream):
             return frame
+    except av.error.ArgumentError as exc:
+        # EINVAL is how a decoder refuses a picture above max_pixels (damaged data gives
+        # InvalidDataError): the headers declared no size, or a smaller one than the frame's.
+        raise VideoTooLarge(f"{path}: {exc}", user_message=_too_large_message(max_pixels)) from exc
     except av.FFmpegError as exc:
         raise TruncatedVideo(f"{path}: decoding failed before the first frame: {exc}") from exc
     raise TruncatedVideo(f"{path}: no decodable frame")
 
 
-def probe(path) -> VideoInfo:
+def probe(path, max_pixels=MAX_FRAME_PIXELS) -> VideoInfo:
     """Describe a video, checking that at least its first frame decodes.
 
-    Raises NotAVideo, NoVideoStream or TruncatedVideo with a message a user can act on.
+    Raises NotAVideo, NoVideoStream, TruncatedVideo or VideoTooLarge (frames above `max_pixels`)
+    with a message a user can act on.
     """
-    container = _open(path)
+    container = _open(path, max_pixels)
     with container:
-        stream = _video_stream(container, path)
-        first = _first_frame(container, stream, path)
+        stream = _video_stream(container, path, max_pixels)
+        # The declared size first: a bomb is refused before a single frame is decoded.
+        check_frame_size(stream.codec_context.width, stream.codec_context.height, max_pixels)
+        first = _first_frame(container, stream, path, max_pixels)
+        check_frame_size(first.width, first.height, max_pixels)
         rotation = _rotation_cw(first)
         width, height = first.width, first.height
         if rotation in (90, 270):
@@ -139,14 +177,14 @@ def probe(path) -> VideoInfo:
         )
 
 
-def _packet_timestamps(path):
+def _packet_timestamps(path, max_pixels):
     """Sorted presentation timestamps of every video packet, and the keyframes' timestamps.
 
     Returns (None, None) when the container gives no timestamps (we then count frames).
     """
     pts, keys = [], []
-    with _open(path) as container:
-        stream = _video_stream(container, path)
+    with _open(path, max_pixels) as container:
+        stream = _video_stream(container, path, max_pixels)
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -198,19 +236,22 @@ def select_indices(total, count, strategy):
     raise ValueError(f"unknown sampling strategy {strategy!r} (use 'uniform' or 'first-n')")
 
 
-def iter_frames(path, count, strategy="uniform", stats=None) -> Iterator[DecodedFrame]:
+def iter_frames(
+    path, count, strategy="uniform", stats=None, max_pixels=MAX_FRAME_PIXELS
+) -> Iterator[DecodedFrame]:
     """Yield the sampled frames (upright BGR) in time order, decoding no more than needed.
 
     `stats` (a dict), when given, receives: total_frames, requested, seeks, decoded,
-    truncated_at (frame index where decoding stopped early, or None).
+    truncated_at (frame index where decoding stopped early, or None). A frame above
+    `max_pixels` is never decoded: decoding stops there, as at a damaged frame.
     """
     stats = stats if stats is not None else {}
-    pts_table, keyframes = _packet_timestamps(path)
+    pts_table, keyframes = _packet_timestamps(path, max_pixels)
     if pts_table is not None and not pts_table:
         raise TruncatedVideo(f"{path}: the video stream holds no frames")
-    container = _open(path)
+    container = _open(path, max_pixels)
     with container:
-        stream = _video_stream(container, path)
+        stream = _video_stream(container, path, max_pixels)
         stream.thread_type = "AUTO"  # frame threads: both cores decode
         if pts_table is None:
             # No timestamps (rare: some AVI/raw streams): the header's count picks the frames.

@@ -20,7 +20,7 @@ from tests.detector._worker_support import (
     make_user,
     stored_submission,
 )
-from tests.helpers.malformed import text_file
+from tests.helpers.malformed import png_mov_bomb, text_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_process_worker")]
 
@@ -193,6 +193,16 @@ def test_each_typed_ml_core_error_ends_failed_with_its_message(
     submission.refresh_from_db()
     assert submission.status == Status.FAILED
     assert submission.error_message == getattr(errors, error_code).user_message
+    assert not Result.objects.exists() and not FrameImage.objects.exists()
+
+
+def test_frames_larger_than_4k_fail_the_job_before_the_model_is_loaded(tmp_path, owner, sent):
+    install_tiny_model(tmp_path)
+    submission = stored_submission(owner, png_mov_bomb(tmp_path / "bomb.mov"), enqueue=True)
+    with mock.patch.object(worker_runtime, "get_predictor", side_effect=AssertionError("model loaded")):
+        assert run(submission) == "failed"
+    submission.refresh_from_db()
+    assert "larger than 3840×2160 (4K)" in submission.error_message
     assert not Result.objects.exists() and not FrameImage.objects.exists()
 
 

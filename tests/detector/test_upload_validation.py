@@ -1,5 +1,10 @@
 """Uploads: server-side validation (name, extension, size, content probe, duration) and what gets stored."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -9,6 +14,7 @@ from django.urls import reverse
 from detector import validators
 from detector.models import DetectorModel, Submission
 from tests.conftest import reset_connections
+from tests.helpers.malformed import png_mov_bomb
 from tests.helpers.videos import make_face_video
 from tests.helpers.web import make_user
 
@@ -149,6 +155,62 @@ def test_it_rejects_a_video_over_the_duration_cap(client, face_clip, settings):
     errors = form_errors(response)
     assert "This video is 3 s long; the limit is 2 s" in errors
     assert not Submission.objects.exists()
+
+
+@pytest.fixture(scope="module")
+def png_bomb(tmp_path_factory):
+    return png_mov_bomb(tmp_path_factory.mktemp("bomb") / "bomb.mov")  # 12000x12000, ~0.5 MB
+
+
+def test_it_rejects_frames_larger_than_4k_and_stores_nothing(client, png_bomb):
+    response = upload(client, png_bomb.read_bytes(), name="bomb.mov")
+    assert response.status_code == 400
+    assert "larger than 3840×2160 (4K). Re-encode it at 4K or below" in form_errors(response)
+    assert not Submission.objects.exists() and stored_files() == []
+
+
+# Growth of the peak RSS (VmHWM: unlike getrusage's figure it is not inherited from pytest across
+# exec) during one upload check, in MB. A small real video is checked first so that imports and
+# FFmpeg's own set-up are not counted.
+CHECK_PEAK = """
+import re, sys
+import django
+django.setup()
+from django.core.exceptions import ValidationError
+from detector import uploads
+
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)) / 1024
+
+uploads.check_video(sys.argv[2])
+before = peak_mb()
+try:
+    uploads.check_video(sys.argv[1])
+except ValidationError as exc:
+    print("refused:", exc.messages[0])
+print(round(peak_mb() - before))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
+def test_checking_a_png_bomb_never_holds_a_decoded_frame(png_bomb, tmp_path):
+    small = make_face_video(tmp_path / "face.mp4", count=5)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deepfake_site.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_PEAK, str(png_bomb), str(small)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    *lines, growth = done.stdout.split("\n")[:-1]
+    print(f"peak memory growth while checking a 12000x12000 PNG MOV: {growth} MB; {lines}")
+    assert lines and lines[0].startswith("refused:") and "4K" in lines[0]
+    # One decoded frame is 144 MB; the check must not come near it.
+    assert int(growth) < 40
 
 
 def test_it_rejects_an_empty_file(client):

@@ -149,6 +149,36 @@ def decompression_bomb(path, width=8192, height=8192, count=3):
     return encoded_video(path, width, height, count=count)
 
 
+def png_mov_bomb(path, side=12000, count=3, declared=None):
+    """A MOV of `count` side x side PNG frames: ~0.5 MB on disk, 144 MB per frame once decoded.
+
+    One flat grey frame is encoded once and its packet muxed `count` times (PNG frames are all
+    key frames), so making the file costs one encode. `declared` (width, height): the headers
+    claim that size instead, so only decoding a frame reveals the real one.
+    """
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w", format="mov") as container:
+        stream = container.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = side, side, "gray"
+        frame = av.VideoFrame.from_ndarray(np.zeros((side, side), np.uint8), format="gray")
+        first = [*stream.encode(frame), *stream.encode()][0]
+        for i in range(count):
+            packet = av.Packet(bytes(first))
+            packet.stream, packet.time_base, packet.pts, packet.dts = stream, first.time_base, i, i
+            packet.is_keyframe = True
+            container.mux(packet)
+    if declared:
+        write_bytes(path, declare_size(path.read_bytes(), *declared))
+    return path
+
+
+def png_mov_bomb_behind_small_headers(path):
+    """The PNG bomb with headers claiming 64x64 frames."""
+    return png_mov_bomb(path, declared=(64, 64))
+
+
 # --- MP4 header surgery: make the container lie while the payload stays small -------------
 
 CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"udta", b"dinf"}
@@ -260,8 +290,14 @@ def absurd_resolution_mp4(path, width=65535, height=65535, count=10):
     """A tiny MP4 whose track and sample headers claim a 65535x65535 picture."""
     full = Path(path).with_suffix(".src.mp4")
     make_face_video(full, count=count, size=(160, 120), face_size=100)
-    data = bytearray(full.read_bytes())
+    data = full.read_bytes()
     full.unlink()
+    return write_bytes(path, declare_size(data, width, height))
+
+
+def declare_size(data, width, height):
+    """An MP4/MOV's bytes with its track and sample headers claiming a width x height picture."""
+    data = bytearray(data)
     for box, offset, size, header in iter_boxes(data):
         if box == b"tkhd":
             end = offset + size
@@ -272,7 +308,7 @@ def absurd_resolution_mp4(path, width=65535, height=65535, count=10):
             # Visual sample entry: size(4) type(4) reserved(6) dref(2) pre-defined etc.(16), w, h
             wh_at = entry + 8 + 6 + 2 + 16
             data[wh_at : wh_at + 4] = struct.pack(">HH", width, height)
-    return write_bytes(path, bytes(data))
+    return bytes(data)
 
 
 def polyglot_mp4(path, count=20):

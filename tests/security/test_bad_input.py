@@ -78,6 +78,14 @@ REFUSED_AT_UPLOAD = [
     ("PNG renamed to .mp4", malformed.png_image, "photo.mp4", ["not a", "image", "video"]),
     ("JPEG renamed to .mp4", malformed.jpeg_image, "photo.mp4", ["not a", "image", "video"]),
     ("GIF renamed to .mp4", malformed.animated_gif, "anim.mp4", ["not a", "gif", "video"]),
+    ("H.264 decompression bomb (8192x8192 frames)", malformed.decompression_bomb, "bomb.mp4", ["4K"]),
+    ("PNG-in-MOV bomb (12000x12000 frames)", malformed.png_mov_bomb, "bomb.mov", ["4K"]),
+    (
+        "PNG frames larger than the headers say",
+        malformed.png_mov_bomb_behind_small_headers,
+        "liar.mov",
+        ["4K"],
+    ),
 ]
 
 
@@ -116,7 +124,6 @@ def run_job(submission):
 
 
 ACCEPTED_OR_CLEAN = [
-    ("decompression bomb (8192x8192 frames)", malformed.decompression_bomb, ["too large", "4k"]),
     ("absurd declared frame count", malformed.absurd_frame_count_mp4, []),
     ("absurd declared resolution", malformed.absurd_resolution_mp4, []),
     ("MP4 with its frame data cut in half", malformed.truncated_mp4, ["damaged", "incomplete"]),

@@ -1,10 +1,13 @@
 """Every kind of bad input gives a correct result or a typed error with a user message, never a crash."""
 
+from unittest import mock
+
 import pytest
 
 from ml_core.errors import NoFaceFound, NotAVideo, NoVideoStream, TruncatedVideo, VideoTooLarge, VideoTooLong
+from ml_core.media import video
 from ml_core.media.extraction import ExtractConfig, extract_faces, probe
-from tests.helpers.malformed import audio_only_mp4
+from tests.helpers.malformed import audio_only_mp4, decompression_bomb, png_mov_bomb
 from tests.helpers.videos import face_frames, make_blank_video, make_face_video, write_video
 from tests.ml_core.media.videos import face_video_h264, write_h264
 
@@ -80,6 +83,31 @@ def test_it_refuses_frames_above_the_pixel_limit(tmp_path):
     path = make_face_video(tmp_path / "face.mp4", count=2)
     with pytest.raises(VideoTooLarge):
         extract_faces(path, ExtractConfig(max_pixels=320 * 200))
+
+
+def test_it_refuses_frames_above_4k_from_the_declared_size_without_decoding_one(tmp_path, monkeypatch):
+    path = decompression_bomb(tmp_path / "bomb.mp4")  # H.264, 8192x8192
+    monkeypatch.setattr(video, "_first_frame", mock.Mock(side_effect=AssertionError("decoded a frame")))
+    with pytest.raises(VideoTooLarge) as info:
+        probe(path)
+    assert "8192×8192 pixels, larger than 3840×2160 (4K)" in info.value.user_message
+    assert "Re-encode it at 4K or below" in info.value.user_message
+
+
+def test_it_refuses_png_frames_above_4k_before_decoding_them_at_full_size(tmp_path):
+    # FFmpeg decodes a PNG frame just to open the file: only the decoder's pixel bound stops it.
+    with pytest.raises(VideoTooLarge) as info:
+        probe(png_mov_bomb(tmp_path / "bomb.mov"))
+    assert "larger than 3840×2160 (4K)" in info.value.user_message
+
+
+def test_a_frame_larger_than_its_headers_declare_is_refused_and_never_sampled(tmp_path):
+    path = png_mov_bomb(tmp_path / "liar.mov", declared=(64, 64))
+    with pytest.raises(VideoTooLarge):
+        probe(path)
+    stats = {}
+    assert list(video.iter_frames(path, 3, stats=stats)) == []
+    assert stats["truncated_at"] == 0
 
 
 def test_it_refuses_videos_above_the_duration_limit(tmp_path):
