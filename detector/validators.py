@@ -76,8 +76,12 @@ def validate_size(size):
     if size <= 0:
         raise ValidationError("The file is empty. Choose the video again and re-upload it.", code="empty")
     if size > limit:
+        shown, limit_shown = describe_size(size), describe_size(limit)
+        if shown == limit_shown:
+            # Just over the limit, both round to the same figure: give the exact byte counts.
+            shown, limit_shown = f"{size:,} bytes", f"{limit:,} bytes ({limit_shown})"
         raise ValidationError(
-            f"This file is {describe_size(size)}; the limit is {describe_size(limit)}. "
+            f"This file is {shown}; the limit is {limit_shown}. "
             "Trim the video or re-encode it at a lower bitrate, then upload it again.",
             code="too_large",
         )
@@ -143,6 +147,20 @@ def validate_duration(info):
             "Trim it to the part with the face and upload it again.",
             code="too_long",
         )
+
+
+def content_length_missing(request):
+    """True when the request declares no body length, as a chunked upload does.
+
+    Django reads no body without a Content-Length, so the file would seem to be missing.
+    """
+    return not request.META.get("CONTENT_LENGTH")
+
+
+LENGTH_REQUIRED_MESSAGE = (
+    "This upload was sent without its length (a chunked upload), so the file could not be read. "
+    "Send it with a Content-Length header, as a browser form and curl -F video=@clip.mp4 do."
+)
 
 
 def content_length_too_large(request):

@@ -101,6 +101,8 @@ def submission_collection(request):
 
 
 def _create(request):
+    if validators.content_length_missing(request):
+        return error(411, "length_required", validators.LENGTH_REQUIRED_MESSAGE)
     if validators.content_length_too_large(request):
         return error(
             413,

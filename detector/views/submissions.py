@@ -37,7 +37,11 @@ def _too_large_message():
 @require_http_methods(["GET", "POST"])
 def submission_create(request):
     upload_error = ""
-    if request.method == "POST" and validators.content_length_too_large(request):
+    if request.method == "POST" and validators.content_length_missing(request):
+        upload_error, form, status = validators.LENGTH_REQUIRED_MESSAGE, SubmissionForm(), 411
+        if _wants_json(request):
+            return JsonResponse({"errors": {"video": [upload_error]}}, status=status)
+    elif request.method == "POST" and validators.content_length_too_large(request):
         # Refused from the declared length alone: the body is never read or spooled.
         upload_error, form, status = _too_large_message(), SubmissionForm(), 413
         if _wants_json(request):
@@ -65,6 +69,7 @@ def submission_create(request):
     return render(request, "detector/submission_form.html", context, status=status)
 
 
+@never_cache  # it shows verdicts: no shared or browser cache may keep a copy
 @login_required
 @require_GET
 def submission_list(request):
@@ -79,6 +84,7 @@ def submission_list(request):
     return render(request, "detector/submission_list.html", {"page": page})
 
 
+@never_cache  # it shows the verdict: no shared or browser cache may keep a copy
 @login_required
 @require_GET
 def submission_detail(request, public_id):

@@ -151,6 +151,19 @@ def test_posting_an_oversized_body_is_413(owner, settings):
     assert response.json()["error"]["code"] == "too_large"
 
 
+def test_a_chunked_upload_without_a_length_is_411_and_says_so(owner, face_clip):
+    response = api_client(owner).post(
+        LIST_URL,
+        {"video": SimpleUploadedFile("a.mp4", face_clip), "frames": "20"},
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert response.status_code == 411
+    error = response.json()["error"]
+    assert error["code"] == "length_required" and "Content-Length" in error["message"]
+    assert not Submission.objects.exists()
+
+
 def test_the_size_cap_applies_to_the_file_itself(owner, face_clip, settings):
     settings.UPLOAD_MAX_BYTES = len(face_clip) - 1
     response = api_client(owner).post(LIST_URL, {"video": SimpleUploadedFile("a.mp4", face_clip)})

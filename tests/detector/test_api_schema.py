@@ -64,7 +64,9 @@ def test_an_upload_and_its_refusals_match_the_document(owner, face_clip, setting
     settings.UPLOAD_MAX_BYTES = 1000
     too_large = client.post(LIST_URL, {"frames": "20"}, CONTENT_LENGTH=str(5 * 1024 * 1024))
     assert too_large.status_code == 413
-    for response in (created, not_video, too_large):
+    no_length = client.post(LIST_URL, {"frames": "20"}, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    assert no_length.status_code == 411
+    for response in (created, not_video, too_large, no_length):
         assert_matches_the_document(response)
 
 

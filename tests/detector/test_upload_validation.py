@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -139,6 +140,30 @@ def test_it_rejects_a_file_over_the_size_cap(client, face_clip, settings):
     assert response.status_code == 400
     assert "the limit is 1000 bytes" in form_errors(response)
     assert not Submission.objects.exists()
+
+
+def test_a_file_just_over_the_limit_reads_as_larger_than_the_limit(settings):
+    settings.UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+    with pytest.raises(ValidationError) as info:
+        validators.validate_size(5_243_904)
+    assert "This file is 5,243,904 bytes; the limit is 5,242,880 bytes (5 MB)." in info.value.messages[0]
+
+
+def test_a_file_well_over_the_limit_reads_in_megabytes(settings):
+    settings.UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+    with pytest.raises(ValidationError) as info:
+        validators.validate_size(7 * 1024 * 1024)
+    assert "This file is 7 MB; the limit is 5 MB." in info.value.messages[0]
+
+
+def test_a_chunked_upload_without_a_length_is_asked_for_one(client, face_clip):
+    # A chunked request has no Content-Length, and Django reads no body without one.
+    response = upload(client, face_clip, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411
+    html = response.content.decode()
+    assert "without its length" in html and "Content-Length" in html
+    assert "This field is required" not in html
+    assert not Submission.objects.exists() and stored_files() == []
 
 
 def test_a_declared_oversized_body_is_refused_before_it_is_read(client, settings):

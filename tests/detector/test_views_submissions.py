@@ -50,6 +50,12 @@ def test_the_list_shows_status_badges_and_verdicts(owner):
     assert "Queued" in html
 
 
+def test_the_list_shows_verdicts_so_no_cache_may_keep_it(owner):
+    make_result(make_submission(owner), verdict="FAKE")
+    cache_control = client_for(owner).get(reverse("submission-list"))["Cache-Control"]
+    assert "private" in cache_control and "no-store" in cache_control
+
+
 def test_the_list_paginates(owner):
     for i in range(23):
         make_submission(owner, name=f"clip-{i:02d}.mp4")
@@ -139,6 +145,13 @@ def test_a_finished_submission_shows_verdict_model_crops_chart_and_player(owner)
     assert "<svg" in html and "polyline" in html
     assert reverse("submission-video", kwargs={"public_id": submission.public_id}) in html
     assert "Each person found" not in html  # only one person
+
+
+def test_the_result_page_shows_a_verdict_so_no_cache_may_keep_it(owner):
+    submission = make_submission(owner)
+    make_result(submission, verdict="FAKE")
+    cache_control = client_for(owner).get(detail_url(submission))["Cache-Control"]
+    assert "private" in cache_control and "no-store" in cache_control
 
 
 def test_crops_appear_in_frame_order_with_timestamps(owner):
