@@ -78,6 +78,8 @@ def recompressed(items, compression, folder, workers=1):
 
     Each copy keeps its item's id, label and identities, so reports line up with the clean run.
     Copies are named by a hash of the source path and re-made when the source changes size.
+    Returns (copies, failures): a video that cannot be re-encoded is left out and listed with
+    the reason (as `score_checkpoint` lists videos it cannot score) instead of ending the run.
     """
     import dataclasses
     import hashlib
@@ -86,22 +88,35 @@ def recompressed(items, compression, folder, workers=1):
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    jobs, result = [], []
+    jobs, result, failures = [], [], []
     for item in items:
         source = Path(item.path)
         key = hashlib.sha1(f"{source.resolve()}|{source.stat().st_size}".encode(), usedforsecurity=False)
         target = folder / f"{key.hexdigest()[:20]}.mp4"
         if not target.is_file():
-            jobs.append((str(source), str(target)))
+            jobs.append((item, str(target)))
         result.append(dataclasses.replace(item, path=str(target)))
     if jobs:
         logger.info("re-encoding %d videos with %s into %s", len(jobs), compression, folder)
         # spawn, as the crop cache: a forked child would inherit torch's thread pools.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
-            for future in [pool.submit(reencode, src, dst, compression) for src, dst in jobs]:
-                future.result()
-    return result
+            futures = [(item, pool.submit(reencode, item.path, dst, compression)) for item, dst in jobs]
+            for item, future in futures:
+                try:
+                    future.result()
+                except Exception as exc:  # one bad video must not end the evaluation
+                    logger.warning("%s: cannot re-encode with %s: %s", item.video_id, compression, exc)
+                    failures.append(
+                        {
+                            "video_id": item.video_id,
+                            "label": item.label,
+                            "status": "not_recompressed",
+                            "message": f"{type(exc).__name__}: {exc}",
+                        }
+                    )
+    failed = {failure["video_id"] for failure in failures}
+    return [item for item in result if item.video_id not in failed], failures
 
 
 def breakdowns(scores: list[dict], threshold: float) -> dict:
@@ -217,10 +232,12 @@ def evaluate(args):
         items = [item for item in items if not item.is_fake]
     if not items:
         raise SystemExit("no videos to evaluate")
+    not_recompressed = []
     if args.recompress:
         folder = Path(args.cache_dir or out / "cache") / "recompressed" / args.recompress
-        items = recompressed(items, PRESETS[args.recompress], folder, args.cache_workers)
+        items, not_recompressed = recompressed(items, PRESETS[args.recompress], folder, args.cache_workers)
     loaded, report, unusable = score_checkpoint(args.checkpoint, items, args, device)
+    unusable = not_recompressed + unusable
     scores = report["scores"]
     result = {
         "checkpoint": {
@@ -236,7 +253,7 @@ def evaluate(args):
             "fakes": args.fakes,
             "recompressed": PRESETS[args.recompress].to_dict() if args.recompress else None,
         },
-        "videos": len(items),
+        "videos": len(items) + len(not_recompressed),
         "scored": len(scores),
         "threshold": report["threshold"],
         "frames_per_video": report["frames_per_video"],
@@ -248,6 +265,7 @@ def evaluate(args):
     curves = [(loaded.name, report)]
     if args.compare:
         other, other_report, other_unusable = score_checkpoint(args.compare, items, args, device)
+        other_unusable = not_recompressed + other_unusable
         result["compare"] = {
             "checkpoint": {"name": other.name, "sha256": other.sha256, "kind": other.kind},
             "video": other_report["video"],

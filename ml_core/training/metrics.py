@@ -6,11 +6,14 @@ where a metric is undefined (for example AUC when only one class is present) ins
 raising or warning, so a report can still be written for a small or one-sided evaluation set.
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
+
+logger = logging.getLogger(__name__)
 
 NAN = float("nan")
 
@@ -140,7 +143,38 @@ def threshold_for_fpr(y_true, scores, max_fpr: float) -> float:
         return float(reals[-1])
     below = float(reals[allowed])
     above = float(reals[allowed - 1]) if allowed else 1.0
-    return float((below + above) / 2) if above > below else float(np.nextafter(below, 1.0))
+    # Tied reals: just above them (above 1.0 when they saturate, which no checkpoint can hold).
+    return float((below + above) / 2) if above > below else float(np.nextafter(below, np.inf))
+
+
+# A checkpoint's threshold must lie strictly inside (0, 1) (DetectorConfig checks it).
+THRESHOLD_RANGE = (1e-4, 1 - 1e-4)
+
+
+def operating_threshold(y_true, scores, max_fpr: float | None = None) -> tuple[float, str]:
+    """The threshold a checkpoint ships with, chosen on validation scores, and its rule in words.
+
+    With `max_fpr`, the `threshold_for_fpr` rule; otherwise the best balanced accuracy. A
+    threshold outside THRESHOLD_RANGE is clamped into it and the rule says so: when validation
+    reals score (almost) 1.0, no threshold a checkpoint can hold keeps their false-FAKE rate at
+    the target, and that must be read in the model's record, not discovered on a real user.
+    """
+    if max_fpr is None:
+        threshold, _ = threshold_for_balanced_accuracy(y_true, scores)
+        rule = "best balanced accuracy on validation"
+    else:
+        threshold = threshold_for_fpr(y_true, scores, max_fpr)
+        rule = f"false-FAKE rate <= {max_fpr:g} on validation reals"
+    low, high = THRESHOLD_RANGE
+    if not low <= threshold <= high:
+        clamped = min(max(threshold, low), high)
+        rule += (
+            f"; the rule gave {threshold:.6g}, clamped to {clamped:g}: validation scores saturate, "
+            "so the rule is not met exactly"
+        )
+        logger.warning("threshold %.6g clamped to %g: validation scores saturate", threshold, clamped)
+        threshold = clamped
+    return float(threshold), rule
 
 
 @dataclass(frozen=True)

@@ -184,8 +184,12 @@ def prepare_data(args, cache_config: CacheConfig, run_dir: Path):
         _write_json(run_dir / "split.json", split.to_dict())
     generated = training_only(getattr(args, "generated", None) or [], items, split)
     if generated:
-        summary = cache.build(generated, workers=args.cache_workers, progress=not args.no_progress)
-        logger.info("cache (generated clips): %s", summary)
+        # Counted apart: the datasets' counts stay comparable between runs with and without them.
+        summary = {
+            **summary,
+            "generated": cache.build(generated, workers=args.cache_workers, progress=not args.no_progress),
+        }
+        logger.info("cache (generated clips): %s", summary["generated"])
         unusable += [item for item in generated if cache.status(item) != "ok"]
         items = items + generated
     return dataset, items, cache, split, unusable, summary
@@ -351,14 +355,17 @@ def _train(args, run_dir: Path):
             "device": str(device),
         },
     }
-    _write_json(run_dir / "config.json", resolved)
-
-    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": None, "stale_epochs": 0}
     last_path = run_dir / "last.pt"
+    resumed = None
     if args.resume:
         if not last_path.is_file():
             raise SystemExit(f"--resume: {last_path} does not exist")
         resumed = torch.load(last_path, map_location=device, weights_only=True)
+        check_resumable(resumed, args, last_path)  # before config.json is rewritten
+    _write_json(run_dir / "config.json", resolved)
+
+    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": None, "stale_epochs": 0}
+    if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
@@ -426,6 +433,7 @@ def _train(args, run_dir: Path):
                 "scaler": scaler.state_dict(),
                 "state": state,
                 "config": config.to_dict(),
+                "recipe": recipe_of(args),
             },
             last_path,
         )
@@ -469,6 +477,46 @@ def _train(args, run_dir: Path):
     return state
 
 
+# Arguments that say how to run, not what to train, and when to stop (extending a run is a
+# resume): a run may continue with other values of these, not of the rest.
+RUN_ONLY_ARGS = frozenset(
+    {
+        "resume",
+        "no_progress",
+        "cache_workers",
+        "workers",
+        "threads",
+        "device",
+        "out",
+        "cache_dir",
+        "deterministic",
+    }
+    | {"epochs", "patience", "max_minutes"}
+)
+
+
+def recipe_of(args) -> dict:
+    """The arguments that decide what is trained (stored in last.pt, checked on --resume)."""
+    return {key: value for key, value in sorted(vars(args).items()) if key not in RUN_ONLY_ARGS}
+
+
+def check_resumable(saved: dict, args, last_path) -> None:
+    """Refuse to continue a run with another recipe: the result would match neither."""
+    if "recipe" not in saved:
+        logger.warning("%s records no recipe (an older run): resuming without checking it", last_path)
+        return
+    wanted = recipe_of(args)
+    changed = sorted(k for k in set(saved["recipe"]) | set(wanted) if saved["recipe"].get(k) != wanted.get(k))
+    if changed:
+        details = ", ".join(
+            f"--{k.replace('_', '-')} {saved['recipe'].get(k)!r} -> {wanted.get(k)!r}" for k in changed
+        )
+        raise SystemExit(
+            f"--resume: {last_path} was trained with other settings ({details}); "
+            "resume with the same arguments, or start again in another --out folder"
+        )
+
+
 def validate(model, loader, compressed_loader, device, amp, max_fpr):
     """Validation figures for one epoch, the AUC epochs are chosen by, and the threshold.
 
@@ -479,6 +527,7 @@ def validate(model, loader, compressed_loader, device, amp, max_fpr):
     balanced accuracy on the clean clips.
     """
     report = evaluate(model, loader, device, amp=amp)
+    clean = len(report["scores"])
     scores = report["scores"]
     aucs = [report["video"]["auc"]]
     if compressed_loader is not None:
@@ -487,22 +536,28 @@ def validate(model, loader, compressed_loader, device, amp, max_fpr):
         scores = scores + compressed["scores"]
         aucs.append(compressed["video"]["auc"])
     report["selection_auc"] = float(np.mean(aucs))
-    if max_fpr is not None:
-        y = np.array([s["label"] == "FAKE" for s in scores], dtype=np.int64)
-        p = np.array([s["p_fake"] for s in scores])
-        report["threshold"] = metrics.threshold_for_fpr(y, p, max_fpr)
-        report["threshold_rule"] = f"false-FAKE rate <= {max_fpr:g} on validation reals (clean + compressed)"
-        report["video"] = metrics.binary_report(
-            y[: len(report["scores"])], p[: len(report["scores"])], report["threshold"]
-        )
+    y = np.array([s["label"] == "FAKE" for s in scores], dtype=np.int64)
+    p = np.array([s["p_fake"] for s in scores])
+    if max_fpr is None:
+        threshold, rule = metrics.operating_threshold(y[:clean], p[:clean])
     else:
-        report["threshold_rule"] = "best balanced accuracy on validation"
+        threshold, rule = metrics.operating_threshold(y, p, max_fpr)
+        if compressed_loader is not None:
+            rule += " (clean + compressed)"
+    report["threshold"], report["threshold_rule"] = threshold, rule
+    # Every figure at the threshold the checkpoint ships with, not at each set's own best one.
+    report["video"] = {**report["video"], **metrics.binary_report(y[:clean], p[:clean], threshold)}
+    if compressed_loader is not None:
+        report["compressed"] = {
+            **report["compressed"],
+            **metrics.binary_report(y[clean:], p[clean:], threshold),
+        }
     return report
 
 
 def save_best(path, model, config, report, epoch, resolved, origin):
     """Our checkpoint format, with the validation threshold stored in the config."""
-    threshold = min(max(report["threshold"], 1e-4), 1 - 1e-4)  # DetectorConfig wants (0, 1)
+    threshold = report["threshold"]  # already inside (0, 1): metrics.operating_threshold
     best_config = dataclasses.replace(config, threshold=threshold)
     model.config = best_config
     val = {key: value for key, value in report["video"].items()}

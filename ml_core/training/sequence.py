@@ -151,7 +151,10 @@ def fit_for_run(run_dir, config: SequenceHeadConfig, *, device=None) -> dict:
         augment=augment,
         sbi_config=sbi,
     )
-    val_samples = build_samples(chosen["val"], args.val_fakes or args.fakes)
+    # The same validation clips the frame model was chosen on (run.py builds them this way).
+    val_samples = build_samples(
+        chosen["val"], args.val_fakes or args.fakes, fakes_per_video=getattr(args, "val_fakes_per_video", 1)
+    )
     loader = dict(batch_size=8, shuffle=False)
     draws = []
     for draw in range(config.draws):
@@ -190,11 +193,7 @@ def fit_for_run(run_dir, config: SequenceHeadConfig, *, device=None) -> dict:
     mean = {k: float(np.mean([c[k] for c in comparison.values()])) for k in ("frame_mean", "sequence")}
     y = (pooled_labels == sequence.config.fake_index).numpy().astype(np.int64)
     p = head_scores(sequence, pooled_feats)
-    if max_fpr is None:
-        threshold, _ = metrics.threshold_for_balanced_accuracy(y, p)
-    else:
-        threshold = metrics.threshold_for_fpr(y, p, max_fpr)
-    threshold = min(max(threshold, 1e-4), 1 - 1e-4)
+    threshold, rule = metrics.operating_threshold(y, p, max_fpr)
     sequence.config = dataclasses.replace(sequence.config, threshold=threshold)
     report = {
         "config": dataclasses.asdict(config),
@@ -204,13 +203,23 @@ def fit_for_run(run_dir, config: SequenceHeadConfig, *, device=None) -> dict:
         "val_mean_auc": mean,
         "winner": "sequence" if mean["sequence"] > mean["frame_mean"] else "frame_mean",
         "sequence_threshold": threshold,
+        "sequence_threshold_rule": rule,
         "history": history,
     }
     save_checkpoint(
         run_dir / "sequence.pt",
         sequence,
         sequence.config,
-        metrics={**frame.metrics, "sequence_head": {k: v for k, v in report.items() if k != "history"}},
+        # The head's own validation figures at the top (what pages show for this checkpoint); the
+        # frame model it sits on keeps its figures under "frame_model".
+        metrics={
+            "val_video_auc": comparison["clean"]["sequence"],
+            "val_compressed_video_auc": comparison.get("compressed", {}).get("sequence"),
+            "val_threshold": threshold,
+            "val_threshold_rule": rule,
+            "frame_model": frame.metrics,
+            "sequence_head": {k: v for k, v in report.items() if k != "history"},
+        },
         provenance={
             **frame.provenance,
             "head": "LSTM over frames on frozen features (ml_core.training.sequence)",

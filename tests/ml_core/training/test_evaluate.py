@@ -107,3 +107,22 @@ def test_compare_pairs_clips_by_video_and_kind():
     result = compare(first, second, bootstrap=20, seed=0)
     assert result["videos"] == 2 and result["only_in_second"] == 1
     assert result["mcnemar"]["only_a_right"] == 1 and result["mcnemar"]["only_b_right"] == 0
+
+
+def test_a_video_that_cannot_be_re_encoded_is_listed_and_the_others_are_scored(dataset, tmp_path):
+    data = tmp_path / "data"
+    (data / "real").mkdir(parents=True)
+    (data / "fake" / "faceswap").mkdir(parents=True)
+    for name in ("real/a.mp4", "fake/faceswap/c.mp4"):
+        (data / name).write_bytes((dataset / name).read_bytes())
+    (data / "real" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 100)
+    checkpoint = make_tiny_checkpoint(tmp_path / "tiny.pt", sequence_length=4, seed=0, verdict="FAKE")
+    out = tmp_path / "report"
+    report = evaluate_main(
+        ["--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), "--subset", "all"]
+        + ["--cache-frames", "10", "--cache-workers", "1", "--recompress", "c40", "--no-progress"]
+    )
+    assert (report["videos"], report["scored"]) == (3, 2)
+    broken = [v for v in report["no_face"]["videos"] if v["video_id"] == "real/broken.mp4"]
+    assert broken and broken[0]["status"] == "not_recompressed" and broken[0]["message"]
+    assert json.loads((out / "report.json").read_text())["scored"] == 2

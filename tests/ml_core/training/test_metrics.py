@@ -108,3 +108,24 @@ def test_the_fpr_threshold_lets_at_most_the_allowed_share_of_reals_score_fake():
 def test_the_fpr_threshold_stays_above_a_tie_of_reals_it_must_keep_out():
     threshold = metrics.threshold_for_fpr([0, 0, 0, 1], [0.7, 0.7, 0.2, 0.9], max_fpr=0.0)
     assert threshold > 0.7 and sum(s >= threshold for s in (0.7, 0.7, 0.2)) == 0
+
+
+def test_saturated_reals_give_a_clamped_threshold_whose_rule_says_the_target_is_not_met(caplog):
+    # Two of three reals score 1.0: a 0 % false-FAKE rate would need a threshold above 1.
+    y, scores = [0, 0, 0, 1], [1.0, 1.0, 0.2, 1.0]
+    assert metrics.threshold_for_fpr(y, scores, max_fpr=0.0) > 1.0
+    threshold, rule = metrics.operating_threshold(y, scores, max_fpr=0.0)
+    assert threshold == metrics.THRESHOLD_RANGE[1]
+    assert "clamped" in rule and "not met" in rule
+    assert "clamped" in caplog.text
+
+
+def test_an_ordinary_operating_threshold_is_left_alone_and_named_by_its_rule():
+    reals, fakes = [0.1, 0.2, 0.3, 0.9], [0.8, 0.95]
+    y = [0] * 4 + [1] * 2
+    threshold, rule = metrics.operating_threshold(y, reals + fakes, max_fpr=0.25)
+    assert threshold == pytest.approx(metrics.threshold_for_fpr(y, reals + fakes, max_fpr=0.25))
+    assert rule == "false-FAKE rate <= 0.25 on validation reals"
+    balanced, rule = metrics.operating_threshold(y, reals + fakes)
+    assert balanced == pytest.approx(metrics.threshold_for_balanced_accuracy(y, reals + fakes)[0])
+    assert rule == "best balanced accuracy on validation"

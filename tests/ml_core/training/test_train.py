@@ -66,6 +66,12 @@ def test_a_two_epoch_tiny_run_saves_resumes_and_evaluates(dataset, cache_dir, tm
     assert config["detector"]["sequence_length"] == 4
     assert config["data"]["val_clips"] > 0
 
+    # Another recipe cannot continue this run: refused before anything is rewritten.
+    before = (run_dir / "config.json").read_bytes()
+    with pytest.raises(SystemExit, match="--lr"):
+        train.main([*common, *TINY, *QUIET, "--epochs", "3", "--resume", "--lr", "0.5"])
+    assert (run_dir / "config.json").read_bytes() == before
+    # Running longer is a resume.
     train.main([*common, *TINY, *QUIET, "--epochs", "3", "--resume", "--patience", "10"])
     assert [line["epoch"] for line in history(run_dir)] == [1, 2, 3]
     assert torch.load(run_dir / "last.pt", weights_only=True)["state"]["epoch"] == 3
@@ -277,6 +283,10 @@ def test_a_lite_run_validates_compressed_clips_then_a_sequence_head_is_fitted_an
     assert sequence.config.temporal == "sequence" and report["winner"] in ("sequence", "frame_mean")
     assert set(report["val_auc"]) == {"clean", "compressed"}
     assert 0 < sequence.config.threshold < 1
+    # The head's record is its own; the frame model's figures are kept apart, under frame_model.
+    assert sequence.metrics["val_threshold"] == sequence.config.threshold == report["sequence_threshold"]
+    assert sequence.metrics["val_video_auc"] == report["val_auc"]["clean"]["sequence"]
+    assert sequence.metrics["frame_model"]["val_threshold"] == best.config.threshold
     # Only the head was trained: the backbone is the frame model's, bit for bit.
     for name, tensor in best.model.model.state_dict().items():
         assert torch.equal(sequence.model.model.state_dict()[name], tensor), name
@@ -381,3 +391,63 @@ def test_generated_clips_made_without_a_split_file_are_refused(tmp_path):
     )
     with pytest.raises(SystemExit, match="without a split file"):
         training_only([root], [], Split({}, 0, {}, True))
+
+
+def test_validation_reports_clean_and_compressed_clips_at_the_threshold_the_checkpoint_ships_with(
+    monkeypatch,
+):
+    from ml_core.training import run
+
+    def scored(pairs):
+        scores = [{"label": label, "p_fake": p} for label, p in pairs]
+        return {"scores": scores, "video": {"auc": 0.0, "best_balanced_accuracy": 0.0}, "frame": {"auc": 0.0}}
+
+    clean = [("REAL", 0.1), ("REAL", 0.2), ("FAKE", 0.6), ("FAKE", 0.9)]
+    # Compressed: a real at 0.7 and a fake at 0.5; its own best threshold would sit between them.
+    compressed = [("REAL", 0.1), ("REAL", 0.7), ("FAKE", 0.5), ("FAKE", 0.8)]
+    reports = iter([scored(clean), scored(compressed)])
+    monkeypatch.setattr(run, "evaluate", lambda *args, **kwargs: next(reports))
+    report = run.validate(None, "clean", "compressed", "cpu", None, max_fpr=0.25)
+    threshold = report["threshold"]
+    # At most one in four reals (clean and compressed together) may reach it: the 0.7 one.
+    assert 0.2 < threshold <= 0.7
+    assert report["compressed"]["threshold"] == report["video"]["threshold"] == threshold
+    predicted_fake = sum(p >= threshold for _, p in compressed)
+    assert report["compressed"]["confusion_matrix"][0][1] + report["compressed"]["confusion_matrix"][1][
+        1
+    ] == (predicted_fake)
+    assert report["threshold_rule"] == "false-FAKE rate <= 0.25 on validation reals (clean + compressed)"
+    assert report["compressed"]["best_balanced_accuracy"] == 0.0  # evaluate's own figures are kept
+
+
+def test_generated_clips_are_counted_apart_from_the_datasets_in_the_cache_summary(
+    dataset, cache_dir, tmp_path
+):
+    from ml_core.training.cache import CacheConfig
+    from ml_core.training.run import build_config, prepare_data
+    from ml_core.training.splits import load_split
+
+    run_dir = tmp_path / "run"
+    base = ["--data", str(dataset), "--out", str(run_dir), "--cache-dir", str(cache_dir), *TINY, *QUIET]
+    args = train.get_args_parser().parse_args(base)
+    size = build_config(args).image_size  # the training runs' cache above, reused
+    cache_config = CacheConfig(frames=args.cache_frames, detector=args.detector, margin=0.0, crop_size=size)
+    *_, alone = prepare_data(args, cache_config, run_dir)
+    person = sorted(load_split(run_dir / "split.json").ids("train"))[0]
+    generated = write_generated(
+        tmp_path / "gen",
+        [
+            {
+                "label": "FAKE",
+                "local_file": f"mouth/c23/{i}.mp4",
+                "identities": json.dumps([f"clip:{person}"]),
+            }
+            | {"split": "train", "method": "GeneratedMouth"}
+            for i in range(2)
+        ],
+    )
+    args = train.get_args_parser().parse_args(base + ["--generated", str(generated)])
+    *_, summary = prepare_data(args, cache_config, run_dir)
+    assert {k: v for k, v in summary.items() if k != "generated"} == alone  # the datasets' counts
+    assert sum(summary["generated"].values()) == 2  # both unreadable stand-ins, counted apart
+    assert summary["generated"].get("ok", 0) == 0
