@@ -1,8 +1,14 @@
-"""Run the whole service: a broker, migrations, the web server and a Celery worker.
+"""Run the whole service: a broker, migrations, the web server and a Celery worker (with beat).
 
 Broker: the configured Redis when it answers; else a private redis-server on a free port
 when the binary exists; else kombu's filesystem transport (an embedded broker), so a
-machine with no Redis still runs end to end. Ctrl-C stops everything it started.
+machine with no Redis still runs end to end.
+
+A supervisor: each child runs in its own process group, so the worker's pool and its embedded
+beat go with it. A child that dies is stopped whole (every process of its group) and started
+again after a back-off (1, 2, 4, 8 s); one that dies FAST_CRASHES times in a row, each within
+STABLE_SECONDS of starting, stops the service with a loud message instead of looping. Ctrl-C,
+SIGTERM or SIGHUP stops every child, grandchildren included.
 """
 
 import os
@@ -19,9 +25,119 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
+STABLE_SECONDS = 60  # a child that ran this long before dying starts a new count of crashes
+FAST_CRASHES = 5  # dying this many times in a row, each time sooner than STABLE_SECONDS: give up
+MAX_BACKOFF_SECONDS = 30
+STOP_GRACE_SECONDS = 15  # SIGTERM, then SIGKILL for whatever is still running
+
 
 def log(message):
     print(f"[run] {message}", flush=True)
+
+
+class Stop(Exception):
+    """The supervisor was asked to stop (Ctrl-C, SIGTERM, SIGHUP)."""
+
+
+def group_alive(pgid):
+    """True while any process of the group is running (zombies only wait to be reaped: not running)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        try:
+            # Fields after the command name (which may hold spaces): state, ppid, pgrp, ...
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class Child:
+    """One supervised command. Started in a new session, its PID is its process group's id, which
+    the group keeps after the leader dies: that is how orphaned grandchildren are still found."""
+
+    def __init__(self, name, argv, env, **popen):
+        self.name, self.argv, self.env, self.popen = name, argv, env, popen
+        self.proc = None
+        self.started_at = 0.0
+        self.crashes = 0  # in a row, each sooner than STABLE_SECONDS after its start
+        self.restart_at = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, start_new_session=True, **self.popen)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        log(f"{self.name}: started (pid {self.proc.pid})")
+        return self
+
+    def exited(self):
+        """The exit code once the main process has ended (and has not been handled yet), else None."""
+        if self.proc is None or self.restart_at is not None:
+            return None
+        return self.proc.poll()
+
+    def backoff(self, now):
+        """Count this crash; seconds to wait before the restart, or None to give up."""
+        self.crashes = self.crashes + 1 if now - self.started_at < STABLE_SECONDS else 1
+        if self.crashes >= FAST_CRASHES:
+            return None
+        return min(MAX_BACKOFF_SECONDS, 2 ** (self.crashes - 1))
+
+    def terminate(self):
+        if self.proc is not None:
+            signal_group(self.proc.pid, signal.SIGTERM)
+
+    def kill(self):
+        if self.proc is not None:
+            signal_group(self.proc.pid, signal.SIGKILL)
+
+    def running(self):
+        if self.proc is None:
+            return False
+        self.proc.poll()  # reap the leader, so only live members keep the group
+        return group_alive(self.proc.pid)
+
+
+def start(children, child):
+    children.append(child)  # listed first: a Ctrl-C during the start still stops it
+    child.start()
+
+
+def stop_all(children, grace=STOP_GRACE_SECONDS):
+    """Stop every process of every child's group: SIGTERM, then SIGKILL after `grace` seconds."""
+    for child in reversed(children):
+        child.terminate()
+    deadline = time.monotonic() + grace
+    while any(child.running() for child in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for child in children:
+        if child.running():
+            log(f"{child.name} did not stop in {grace} s; killing it")
+            child.kill()
+    deadline = time.monotonic() + 5
+    while any(child.running() for child in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for child in children:
+        if child.running():
+            log(f"{child.name}: processes of group {child.proc.pid} are still there after SIGKILL")
+        else:
+            child.proc = None  # its group is gone; never signal that number again
 
 
 def redis_answers(url, timeout=1.0):
@@ -72,24 +188,11 @@ def choose_broker(children):
     if server:
         port = free_port()
         (VAR / "redis").mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(
-            [
-                server,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(VAR / "redis"),
-            ],
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        children.append(("redis", proc))
+        # Nothing on disk: a restarted private Redis comes back empty, and the periodic recovery
+        # re-sends the queued jobs whose messages it lost (QUEUED_RESEND_SECONDS).
+        argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(VAR / "redis")]  # fmt: skip
+        start(children, Child("redis", argv, dict(os.environ), stdout=subprocess.DEVNULL))
         url = f"redis://127.0.0.1:{port}/0"
         for _ in range(50):
             if redis_answers(url):
@@ -97,6 +200,7 @@ def choose_broker(children):
                 return url
             time.sleep(0.1)
         log("broker: the private redis-server did not answer; falling back to the embedded broker")
+        stop_all([children.pop()])
     log(
         f"broker: EMBEDDED filesystem broker in {VAR / 'broker'} (no Redis at {configured} and no "
         "redis-server installed). Fine for one machine; use Redis for real deployments."
@@ -104,28 +208,42 @@ def choose_broker(children):
     return "filesystem://"
 
 
-def stop(children):
-    for _name, proc in reversed(children):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 15
-    for name, proc in reversed(children):
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log(f"{name} did not stop in time; killing it")
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    log("stopped")
+def supervise(children):
+    """Restart whichever child dies, with back-off; return 1 when one keeps crashing."""
+    while True:
+        now = time.monotonic()
+        for child in children:
+            if child.restart_at is not None and now >= child.restart_at:
+                child.start()
+                continue
+            code = child.exited()
+            if code is None:
+                continue
+            stop_all([child])  # what it leaves behind (the worker's pool, beat) goes with it
+            delay = child.backoff(now)
+            if delay is None:
+                log(
+                    f"GIVING UP: {child.name} exited with code {code}, its {child.crashes}th crash in a "
+                    f"row within {STABLE_SECONDS} s of starting; stopping the service. Its output is above."
+                )
+                return 1
+            log(
+                f"{child.name} exited with code {code}; restarting it in {delay} s "
+                f"(crash {child.crashes} in a row; {FAST_CRASHES} stop the service)"
+            )
+            child.restart_at = now + delay
+        time.sleep(0.5)
+
+
+def on_signal(signum, frame):
+    raise Stop(signal.Signals(signum).name)
 
 
 def main():
     children = []
     env = dict(os.environ)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
         env["CELERY_BROKER_URL"] = choose_broker(children)
         env["CACHE_URL"] = choose_cache(env["CELERY_BROKER_URL"])
@@ -134,55 +252,34 @@ def main():
         subprocess.run([PY, "manage.py", "install_detector", "--default"], cwd=ROOT, env=env, check=True)
         host = env.get("RUN_HOST", "127.0.0.1")
         port = free_port(int(env.get("RUN_PORT", "8000")))
-        web = subprocess.Popen(
-            [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
+        children.append(
+            Child("web", [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"], env).start()
         )
-        children.append(("web", web))
         queues = ",".join(
             dict.fromkeys([env.get("CELERY_GPU_QUEUE", "gpu"), env.get("CELERY_DEFAULT_QUEUE", "celery")])
         )
-        worker = subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "celery",
-                "-A",
-                "deepfake_site",
-                "worker",
-                "-Q",
-                queues,
-                "-c",
-                env.get("WORKER_CONCURRENCY", "1"),
-                "--loglevel",
-                "INFO",
-                "--beat",
-                "--schedule",
-                str(VAR / "celerybeat-schedule"),
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        )
-        children.append(("worker", worker))
-        log(f"web server: http://{host}:{port}/   (pid {web.pid}); health: http://{host}:{port}/healthz")
-        log(f"celery worker: pid {worker.pid}, queues {queues}")
+        worker = [PY, "-m", "celery", "-A", "deepfake_site", "worker", "-Q", queues,
+                  "-c", env.get("WORKER_CONCURRENCY", "1"), "--loglevel", "INFO",
+                  "--beat", "--schedule", str(VAR / "celerybeat-schedule")]  # fmt: skip
+        start(children, Child("worker", worker, env))
+        log(f"web server: http://{host}:{port}/   health: http://{host}:{port}/healthz")
+        log(f"celery worker (with beat): queues {queues}")
         log("create an admin user:      .venv/bin/python manage.py createsuperuser")
         log("install another detector:  .venv/bin/python manage.py install_detector PATH.pt --activate")
         log("press Ctrl-C to stop everything")
-        while True:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    log(f"{name} exited with code {proc.returncode}; stopping the rest")
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        log("Ctrl-C: stopping")
+        return supervise(children)
+    except Stop as stop:
+        log(f"{stop}: stopping")
         return 0
+    except subprocess.CalledProcessError as exc:
+        log(f"{' '.join(exc.cmd[1:3])} failed with code {exc.returncode}; stopping")
+        return 1
     finally:
-        stop(children)
+        # A second Ctrl-C must not cut the stopping short and leave children behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        stop_all(children)
+        log("stopped")
 
 
 if __name__ == "__main__":

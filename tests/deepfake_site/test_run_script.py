@@ -1,13 +1,18 @@
-"""`make run` end to end: scripts/run.py brings up web + worker and Ctrl-C stops all of it."""
+"""`make run` end to end: scripts/run.py brings up web + worker, restarts a child that dies, and
+Ctrl-C or SIGTERM stops all of it, grandchildren included."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -72,3 +77,144 @@ def test_with_no_redis_at_all_the_service_runs_on_the_embedded_broker(tmp_path):
     for pid in child_pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def processes():
+    """{pid: (pgid, state, args)} of every process on the machine, zombies included."""
+    result = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,args="], capture_output=True, text=True)
+    rows = [line.split(None, 3) for line in result.stdout.splitlines()]
+    return {int(r[0]): (int(r[1]), r[2], r[3] if len(r) > 3 else "") for r in rows if len(r) >= 3}
+
+
+def alive(pids):
+    """Those of `pids` still running (a zombie has finished; only its parent has not reaped it)."""
+    table = processes()
+    return [pid for pid in pids if pid in table and not table[pid][1].startswith("Z")]
+
+
+def tagged(tag):
+    """Live processes whose environment carries `tag`: whatever the supervisor started, however
+    deep, even after being reparented to PID 1."""
+    found = []
+    for pid in alive(list(processes())):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"RUN_TEST_TAG={tag}".encode() in f.read().split(b"\0"):
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def start_supervisor(tmp_path, **extra):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed; this test runs the service on a private one")
+    port = free_port()
+    tag = uuid.uuid4().hex
+    env = dict(os.environ)
+    env.update(
+        {
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing there: a private redis
+            "RUN_PORT": str(port),
+            "VAR_DIR": str(tmp_path / "var"),
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            "PYTHONUNBUFFERED": "1",
+            "RUN_TEST_TAG": tag,
+        }
+    )
+    env.update(extra)
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "scripts/run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    return proc, port, tag, log_path
+
+
+def healthz_status(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def child_pid(proc, word, log_path, exclude=()):
+    """PID of the supervisor's child whose command line has `word` (and is not in `exclude`)."""
+    assert proc.poll() is None, f"the supervisor exited:\n{log_path.read_text()[-4000:]}"
+    for pid, _ppid, args in children_of(proc.pid):
+        if word in args and int(pid) not in exclude:
+            return int(pid)
+    return None
+
+
+def test_it_restarts_a_killed_worker_keeps_the_web_up_and_leaves_no_process_behind(tmp_path):
+    proc, port, tag, log_path = start_supervisor(tmp_path)
+    try:
+        wait_for(lambda: healthz_status(port) == 200, timeout=120, message="/healthz to answer")
+        wait_for(lambda: " ready." in log_path.read_text(), timeout=120, message="the worker to be ready")
+        web = child_pid(proc, "runserver", log_path)
+        worker = child_pid(proc, "celery", log_path)
+        # The worker's own children (its pool, the embedded beat) share its process group.
+        old_group = [pid for pid, row in processes().items() if row[0] == worker]
+        assert len(old_group) >= 3, processes()
+
+        answers = []
+        polling = threading.Event()
+
+        def poll_web():
+            while not polling.is_set():
+                answers.append(healthz_status(port))
+                time.sleep(0.2)
+
+        poller = threading.Thread(target=poll_web, daemon=True)
+        poller.start()
+        killed_at = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        try:
+            new_worker = wait_for(
+                lambda: child_pid(proc, "celery", log_path, exclude={worker}),
+                timeout=120,
+                message="a new worker",
+            )
+            wait_for(
+                lambda: log_path.read_text().count(" ready.") >= 2,
+                timeout=120,
+                message="the new worker to be ready",
+            )
+            back_after = time.monotonic() - killed_at
+            # Nothing of the killed worker lingers: not its pool, not its beat.
+            wait_for(lambda: not alive(old_group), timeout=30, message="the old worker's processes to end")
+        finally:
+            polling.set()
+            poller.join(timeout=10)
+        assert answers and set(answers) == {200}, answers  # the web server never stopped answering
+        assert child_pid(proc, "runserver", log_path) == web
+        assert new_worker != worker
+        print(f"worker back and ready {back_after:.1f} s after kill -9")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=90)
+    text = log_path.read_text()
+    assert "[run] stopped" in text
+    assert "worker exited with code -9" in text
+    wait_for(lambda: not tagged(tag), timeout=30, message=f"every child to end: {tagged(tag)}")
+
+
+def test_it_gives_up_loudly_on_a_child_that_keeps_crashing_and_leaves_nothing(tmp_path):
+    # An invalid concurrency: the worker exits at once, every time.
+    proc, port, tag, log_path = start_supervisor(tmp_path, WORKER_CONCURRENCY="not-a-number")
+    try:
+        code = proc.wait(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log_path.read_text()
+    assert code == 1, text[-4000:]
+    assert "restarting it in" in text
+    assert "GIVING UP: worker exited with code 2" in text, text[-4000:]
+    assert "[run] stopped" in text
+    wait_for(lambda: not tagged(tag), timeout=30, message=f"every child to end: {tagged(tag)}")
