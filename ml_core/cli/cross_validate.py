@@ -10,6 +10,11 @@ on the other parts less one, which chooses its epoch and threshold, and is teste
 shipped and re-encoded at c40. Prints and writes (RUN_DIR/RECIPE/summary.json) each figure's mean,
 spread and range over the folds, and the figures of all out-of-fold scores pooled. A finished fold
 is not run again and an interrupted one resumes, so the command can be stopped and restarted.
+
+Each fold's validation part is scored too (clean and c40, as evaluate does), so the operating
+rule can be chosen by cross-validation as well: for each false-FAKE target in RULES, the
+threshold that target gives on a fold's validation reals, and the false-positive and detection
+rates it gives on that fold's test clips ("threshold_rules" in the summary).
 """
 
 import argparse
@@ -33,6 +38,9 @@ from ml_core.training.splits import load_split, make_folds, save_split
 logger = logging.getLogger("ml_core.cli.cross_validate")
 
 FF_METHODS = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")
+
+# False-FAKE targets on validation reals to compare (the recipe's --max-fpr is one of them).
+RULES = (0.2, 0.1, 0.05, 0.0)
 
 
 def get_args_parser():
@@ -118,6 +126,20 @@ def pooled_figures(reports: list[dict]) -> dict:
     return figures
 
 
+def rule_figures(validation: dict, test: dict, max_fpr: float) -> dict:
+    """One fold under one threshold rule: chosen on its validation scores (clean + c40, as
+    training's validate does), applied to its test scores (clean and c40)."""
+    scores = validation["clean"]["scores"] + validation["c40"]["scores"]
+    y = np.array([s["label"] == "FAKE" for s in scores], dtype=np.int64)
+    threshold, _ = metrics.operating_threshold(y, np.array([s["p_fake"] for s in scores]), max_fpr)
+    figures = {"threshold": threshold}
+    for name in ("clean", "c40"):
+        reals = [s["p_fake"] for s in test[name]["scores"] if s["label"] == "REAL"]
+        figures[f"false_positive_rate_real_{name}"] = float(np.mean(np.array(reals) >= threshold))
+        figures[f"detection_rate_{name}"] = detection_rate(test[name]["scores"], threshold)
+    return figures
+
+
 def summarise(per_fold: list[dict]) -> dict:
     """Mean, sample standard deviation, min and max of every figure over the folds that have it."""
     summary = {}
@@ -145,7 +167,7 @@ def main(argv=None):
     cache_dir = args.cache_dir or str(Path(args.run_dir) / "cache")
     common = ["--cache-dir", cache_dir] + (["--no-progress"] if args.no_progress else [])
     device = ["--device", args.device] if args.device else []
-    reports = {"clean": [], "c40": []}
+    reports, validations = {"clean": [], "c40": []}, []
     for index, split_path in enumerate(fold_splits(recipe, data, folder, args.folds, args.seed)):
         fold_dir = split_path.parent
         result = fold_dir / "test.json"
@@ -156,9 +178,14 @@ def main(argv=None):
             train.main(recipe + data + common + cores + device + resume + ["--out", str(fold_dir)])
             tested = test_reports(fold_dir / "best.pt", fold_dir, data, common, device)
             write_json(result, json_safe({name: slim_report(report) for name, report in tested.items()}))
+        scored_validation = fold_dir / "val.json"
+        if not scored_validation.is_file():
+            tested = test_reports(fold_dir / "best.pt", fold_dir, data, common, device, subset="val")
+            write_json(scored_validation, json_safe({name: slim_report(r) for name, r in tested.items()}))
         fold = json.loads(result.read_text())
         for name in reports:
             reports[name].append(fold[name])
+        validations.append(json.loads(scored_validation.read_text()))
     summary = {
         "recipe": args.recipe,
         "recipe_args": recipe,
@@ -173,6 +200,15 @@ def main(argv=None):
             }
             for name, folds in reports.items()
         },
+        "threshold_rules": {
+            f"max_fpr={rule:g}": summarise(
+                [
+                    rule_figures(validation, {name: reports[name][index] for name in reports}, rule)
+                    for index, validation in enumerate(validations)
+                ]
+            )
+            for rule in RULES
+        },
     }
     write_json(folder / "summary.json", json_safe(summary))
     for name in reports:
@@ -181,6 +217,9 @@ def main(argv=None):
             for key, value in summary[name]["summary"].items()
         )
         print(f"{name}: {line}; pooled AUC {summary[name]['pooled']['auc']:.3f}", flush=True)
+    for rule, figures in summary["threshold_rules"].items():
+        line = ", ".join(f"{key} {value['mean']:.3f} ± {value['std']:.3f}" for key, value in figures.items())
+        print(f"threshold rule {rule}: {line}", flush=True)
     return summary
 
 

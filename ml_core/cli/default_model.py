@@ -148,8 +148,8 @@ def slim_report(report: dict) -> dict:
     }
 
 
-def test_reports(checkpoint, run_dir, data, common, device) -> dict:
-    """The checkpoint on the held-out test split: as shipped (c23 mostly) and re-encoded at c40."""
+def test_reports(checkpoint, run_dir, data, common, device, subset="test") -> dict:
+    """The checkpoint on the held-out test split (or `subset`): as shipped (c23 mostly) and at c40."""
     reports = {}
     for name, extra in (("clean", []), ("c40", ["--recompress", "c40"])):
         reports[name] = evaluate.main(
@@ -160,10 +160,10 @@ def test_reports(checkpoint, run_dir, data, common, device) -> dict:
             + [
                 "--checkpoint", str(checkpoint),
                 "--split", str(run_dir / "split.json"),
-                "--subset", "test",
+                "--subset", subset,
                 "--fakes", "dataset",
                 "--cache-frames", "32",
-                "--out", str(run_dir / f"test-{Path(checkpoint).stem}-{name}"),
+                "--out", str(run_dir / f"{subset}-{Path(checkpoint).stem}-{name}"),
             ]
         )  # fmt: skip
     return reports

@@ -55,13 +55,33 @@ def test_finished_folds_are_not_trained_again(tmp_path, monkeypatch):
         fold_dir = tmp_path / "lite0" / f"fold{index}"
         fold_dir.mkdir(parents=True)
         save_split(Split({"v0": "test"}, 0, {}, True), fold_dir / "split.json")
-        (fold_dir / "test.json").write_text(
-            json.dumps({"clean": report(scores, 0.5), "c40": report(scores, 0.6)})
-        )
+        reports = json.dumps({"clean": report(scores, 0.5), "c40": report(scores, 0.6)})
+        (fold_dir / "test.json").write_text(reports)
+        (fold_dir / "val.json").write_text(reports)  # stands in for the scored validation part
     summary = cross_validate.main(["--folds", "3", "--run-dir", str(tmp_path)])
     assert summary["test_clips"] == [4, 3, 4]
-    assert summary["clean"]["summary"]["false_positive_rate_real"]["mean"] == pytest.approx(
-        1 / 3
-    )  # 1/2, 0, 1/2
+    fpr = summary["clean"]["summary"]["false_positive_rate_real"]
+    assert fpr["mean"] == pytest.approx(1 / 3)  # 1/2, 0, 1/2
     assert summary["c40"]["pooled"]["count"] == 11
     assert json.loads((tmp_path / "lite0" / "summary.json").read_text())["folds"] == 3
+    assert set(summary["threshold_rules"]) == {f"max_fpr={rule:g}" for rule in cross_validate.RULES}
+
+
+def test_a_threshold_rule_is_chosen_on_validation_and_judged_on_test():
+    # Validation reals (clean and c40 together): 0.1, 0.3, 0.6, 0.2. With no false FAKE allowed
+    # the threshold goes above 0.6; with one in four allowed, between 0.3 and 0.6.
+    validation = {
+        "clean": report([("REAL", "", 0.1), ("REAL", "", 0.3), ("FAKE", "Deepfakes", 0.9)], 0.5),
+        "c40": report([("REAL", "", 0.6), ("REAL", "", 0.2), ("FAKE", "Deepfakes", 0.7)], 0.5),
+    }
+    test = {
+        "clean": report([("REAL", "", 0.5), ("REAL", "", 0.65), ("FAKE", "Deepfakes", 0.62)], 0.5),
+        "c40": report([("REAL", "", 0.1), ("REAL", "", 0.2), ("FAKE", "Deepfakes", 0.4)], 0.5),
+    }
+    strict = cross_validate.rule_figures(validation, test, 0.0)
+    assert strict["threshold"] == pytest.approx(0.8)  # halfway from the top real (0.6) to 1
+    assert strict["false_positive_rate_real_clean"] == 0.0 and strict["detection_rate_clean"] == 0.0
+    loose = cross_validate.rule_figures(validation, test, 0.25)
+    assert loose["threshold"] == pytest.approx(0.45)  # halfway between 0.3 and 0.6
+    assert loose["false_positive_rate_real_clean"] == 1.0  # 0.5 and 0.65 both reach it
+    assert loose["detection_rate_clean"] == 1.0 and loose["detection_rate_c40"] == 0.0
