@@ -210,8 +210,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 # A submission stuck in queued/running past this many seconds is re-enqueued.
 STUCK_AFTER_SECONDS = env_int("STUCK_AFTER_SECONDS", TASK_HARD_TIME_LIMIT + 300, minimum=10)
+# Files under a submission's folder that no row references (an attempt killed while saving, an
+# upload whose row was never saved) are removed by the hourly sweep once older than this. It must
+# outlast a job: a job writes its images before the rows that reference them commit.
+MEDIA_ORPHAN_GRACE_SECONDS = env_int(
+    "MEDIA_ORPHAN_GRACE_SECONDS", max(6 * 3600, TASK_HARD_TIME_LIMIT), minimum=TASK_HARD_TIME_LIMIT
+)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {"task": "detector.tasks.requeue_stuck", "schedule": 120.0},
+    "sweep-orphan-media": {"task": "detector.tasks.sweep_media", "schedule": 3600.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Embedded broker for machines without Redis: messages are files in one folder.

@@ -5,3 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("detector.urls")),
 ]
+
+# JSON for the API, the 500.html page elsewhere.
+handler500 = "detector.api.views.server_error"

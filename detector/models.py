@@ -8,6 +8,8 @@ from django.db.models import Q
 
 from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES
 
+from .media_files import attempt_folder, submission_folder
+
 FRAME_CHOICES = [10, 20, 40, 60, 80, 100]
 
 
@@ -23,12 +25,12 @@ def checkpoint_path(instance, filename):
 def submission_video_path(instance, filename):
     # `filename` is ignored on purpose apart from an allow-listed extension set by the form.
     extension = getattr(instance, "_stored_extension", ".mp4")
-    return f"submissions/{instance.public_id}/video{extension}"
+    return f"{submission_folder(instance.public_id)}/video{extension}"
 
 
 def frame_image_path(instance, filename):
     result = instance.result
-    return f"submissions/{result.submission.public_id}/results/{result.public_id}/{filename}"
+    return f"{attempt_folder(result.submission.public_id, result.public_id)}/{filename}"
 
 
 class DetectorModel(models.Model):

@@ -7,6 +7,7 @@ The worker's claim (worker.claims) makes a duplicate message harmless.
 """
 
 import logging
+import uuid
 from datetime import timedelta
 from functools import partial
 
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import media_files
 from .models import DetectorModel, FrameImage, Submission
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def queue_position(submission):
 
 
 def submission_file_names(submission):
-    """Storage names of every file a submission owns (video, crops, overlays)."""
+    """Storage names of every file a submission's rows reference (video, crops, overlays)."""
     names = [submission.video.name] if submission.video else []
     for crop, overlay in FrameImage.objects.filter(result__submission=submission).values_list(
         "crop", "overlay"
@@ -120,23 +122,22 @@ def submission_file_names(submission):
     return names
 
 
-def delete_files(storage, names):
-    for name in names:
-        try:
-            storage.delete(name)
-        except Exception:
-            logger.warning("could not delete %s from media storage", name, exc_info=True)
+def media_storage():
+    return Submission._meta.get_field("video").storage
 
 
 def delete_submission(submission):
-    """Delete the submission, its results and all their files (through the storage API)."""
-    storage = submission.video.storage
-    names = submission_file_names(submission)
+    """Delete the submission, its results and its whole media folder (through the storage API).
+
+    The folder goes, not a list of names from rows: it also holds what no row recorded, e.g. the
+    crops of an attempt killed while saving.
+    """
+    folder = media_files.submission_folder(submission.public_id)
     with transaction.atomic():
         submission.delete()
         # Files go only once the rows are gone for good; a worker still running this job
-        # notices the row is missing when it saves and removes what it wrote.
-        transaction.on_commit(partial(delete_files, storage, names))
+        # notices the row is missing when it saves and removes its attempt's folder.
+        transaction.on_commit(partial(media_files.delete_folder, media_storage(), folder))
 
 
 def start_waiting_submissions():
@@ -165,16 +166,74 @@ def purge_media(older_than_days, *, dry_run=False):
     candidates = Submission.objects.filter(
         status__in=[Status.DONE, Status.FAILED], created_at__lt=cutoff, media_purged_at__isnull=True
     )
+    storage = media_storage()
     purged = files = 0
     for submission in candidates.iterator():
-        names = submission_file_names(submission)
+        folder = media_files.submission_folder(submission.public_id)
         purged += 1
-        files += len(names)
         if dry_run:
+            files += len(list(media_files.walk(storage, folder)))
             continue
-        storage = submission.video.storage
         with transaction.atomic():
             FrameImage.objects.filter(result__submission=submission).update(crop="", overlay="")
             Submission.objects.filter(pk=submission.pk).update(video="", media_purged_at=timezone.now())
-        delete_files(storage, names)
+        files += len(media_files.delete_folder(storage, folder))
     return purged, files
+
+
+def sweep_orphan_media(grace_seconds, *, dry_run=False):
+    """Delete files under the submissions' folders that no row references, once older than
+    `grace_seconds`; returns their names (those that would go, with `dry_run`).
+
+    They are what a crash leaves: the crops of an attempt killed while saving, an upload whose row
+    was never saved, the folder of a submission deleted while its worker was still writing. The
+    grace period must outlast a job (its images are saved before their rows commit).
+    """
+    storage = media_storage()
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    try:
+        folders, stray = storage.listdir(media_files.ROOT)
+    except FileNotFoundError:
+        return []
+    unreferenced = [f"{media_files.ROOT}/{name}" for name in stray]
+    for start in range(0, len(folders), 500):
+        batch = folders[start : start + 500]
+        referenced = _referenced_names(batch)
+        for folder in batch:
+            names = media_files.walk(storage, f"{media_files.ROOT}/{folder}")
+            unreferenced += [name for name in names if name not in referenced]
+    old = [name for name in unreferenced if _modified_before(storage, name, cutoff)]
+    if dry_run:
+        return old
+    removed = media_files.delete_names(storage, old)
+    media_files.prune_empty_folders(storage, media_files.ROOT, older_than=cutoff.timestamp())
+    return removed
+
+
+def _referenced_names(folder_names):
+    """Names the rows reference among submissions whose folders are `folder_names`."""
+    ids = []
+    for name in folder_names:
+        try:
+            if str(uuid.UUID(name)) == name:
+                ids.append(name)
+        except ValueError:
+            pass  # not a folder we made: nothing in it is referenced
+    rows = Submission.objects.filter(public_id__in=ids)
+    names = set(rows.exclude(video="").values_list("video", flat=True))
+    for crop, overlay in FrameImage.objects.filter(result__submission__in=rows).values_list(
+        "crop", "overlay"
+    ):
+        names.update((crop, overlay))
+    names.discard("")
+    return names
+
+
+def _modified_before(storage, name, cutoff):
+    try:
+        return storage.get_modified_time(name) < cutoff
+    except FileNotFoundError:
+        return False  # gone meanwhile
+    except NotImplementedError:
+        logger.warning("media storage cannot tell when %s was written; it is kept", name)
+        return False

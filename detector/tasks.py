@@ -11,11 +11,13 @@ import socket
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from ml_core.errors import MlCoreError
 
+from . import media_files, services
 from .models import Ping
 from .worker import recovery
 from .worker.claims import ClaimLost
@@ -52,6 +54,15 @@ def requeue_stuck():
     if any(counts.values()):
         logger.info("requeue_stuck: %s", counts)
     return counts
+
+
+@shared_task(name="detector.tasks.sweep_media")
+def sweep_media():
+    """Periodic (beat): remove files under the submissions' folders that no row references."""
+    removed = services.sweep_orphan_media(settings.MEDIA_ORPHAN_GRACE_SECONDS)
+    if removed:
+        logger.info("sweep_media removed %s unreferenced files: %s", len(removed), ", ".join(removed))
+    return len(removed)
 
 
 @shared_task(
@@ -97,10 +108,13 @@ def analyze_submission(self, submission_id):
         logger.exception("submission %s: transient error, retries used up", submission_id)
         job.fail(generic_error_message(job.submission))
         return "failed"
-    except Exception:
+    except Exception as exc:
         logger.exception("submission %s: unexpected error", submission_id)
-        job.fail(generic_error_message(job.submission))
+        if media_files.is_full(exc):  # e.g. ENOSPC while saving the crops: say so, not "our side"
+            job.fail(media_files.job_full_message(job.submission))
+        else:
+            job.fail(generic_error_message(job.submission))
         return "failed"
     finally:
         job.claim.stop_heartbeat()
-        job.remove_temp_files()
+        job.clean_up()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.files import File
 
-from . import services, validators
+from . import media_files, services, validators
 from .models import Submission
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,10 @@ def check_video(source, name=None):
 
 def store_video(owner, source, frames, original_name=None, *, checked=None):
     """Check the video (unless `checked` says it already was), store a copy under a server-chosen
-    name, create the submission and put it in line. A broker outage never loses the upload."""
+    name, create the submission and put it in line. A broker outage never loses the upload.
+
+    Raises media_files.StorageError when the storage is full or refuses the file; then nothing of
+    it is left behind."""
     checked = checked or check_video(source, original_name)
     submission = Submission(
         owner=owner,
@@ -53,16 +56,21 @@ def store_video(owner, source, frames, original_name=None, *, checked=None):
         frames_requested=frames,
     )
     submission._stored_extension = checked.extension
-    # The name passed here is ignored by upload_to apart from the extension set above.
-    if isinstance(source, str | os.PathLike):
-        with open(source, "rb") as f:
-            submission.video.save(f"video{checked.extension}", File(f), save=False)
-    else:
-        submission.video.save(f"video{checked.extension}", source, save=False)
     try:
+        # The name passed here is ignored by upload_to apart from the extension set above.
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as f:
+                submission.video.save(f"video{checked.extension}", File(f), save=False)
+        else:
+            submission.video.save(f"video{checked.extension}", source, save=False)
         submission.save()
-    except Exception:
-        submission.video.delete(save=False)
+    except Exception as exc:
+        # Whatever was written (a copy cut short by a full disk included) is in this folder.
+        folder = media_files.submission_folder(submission.public_id)
+        media_files.delete_folder(submission.video.storage, folder)
+        if isinstance(exc, OSError):
+            logger.error("could not store an upload in media storage: %s", exc)
+            raise media_files.StorageError(full=media_files.is_full(exc)) from exc
         raise
     try:
         services.enqueue_analysis(submission)

@@ -14,11 +14,12 @@ from django.conf import settings
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from .. import services, validators
+from .. import media_files, services, validators
 from ..access import get_submission_for_user, owned_submissions
 from ..forms import SubmissionForm
 from ..tokens import user_from_authorization
@@ -26,6 +27,7 @@ from .serializers import submission_json
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+RETRY_AFTER_SECONDS = 300  # storage full or unavailable: a hint, an operator has to act first
 OPENAPI_PATH = Path(settings.BASE_DIR) / "static" / "api" / "openapi.json"
 
 
@@ -117,7 +119,16 @@ def _create(request):
         }
         first = next(iter(fields.values()))[0]
         return error(400, first["code"], first["message"], fields=fields)
-    submission = form.save(request.api_user)
+    try:
+        submission = form.save(request.api_user)
+    except media_files.StorageError as exc:
+        # Nothing was kept; the same request may succeed later.
+        if exc.full:
+            response = error(507, "storage_full", exc.message)
+        else:
+            response = error(503, "storage_unavailable", exc.message)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     response = JsonResponse(submission_json(request, submission, full=True), status=201)
     response["Location"] = response_location(request, submission)
     return response
@@ -136,6 +147,15 @@ def submission_detail(request, public_id):
         services.delete_submission(submission)
         return HttpResponse(status=204)
     return JsonResponse(submission_json(request, submission, full=True))
+
+
+def server_error(request):
+    """The project's handler500: an unexpected error in the API is answered in JSON too (as its
+    documentation promises); pages get the usual 500.html."""
+    if request.path.startswith("/api/"):
+        message = "Something went wrong on our side. The error has been logged; try again later."
+        return error(500, "server_error", message)
+    return defaults.server_error(request)
 
 
 @require_safe

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import presenters, services, validators
+from .. import media_files, presenters, services, validators
 from ..access import get_submission_for_user, owned_submissions
 from ..forms import SubmissionForm
 
@@ -49,15 +49,23 @@ def submission_create(request):
     elif request.method == "POST":
         form = SubmissionForm(request.POST, request.FILES)
         if form.is_valid():
-            submission = form.save(request.user)
-            url = reverse("submission-detail", kwargs={"public_id": submission.public_id})
-            if _wants_json(request):
-                return JsonResponse({"redirect": url}, status=201)
-            return redirect(url)
-        if _wants_json(request):
+            try:
+                submission = form.save(request.user)
+            except media_files.StorageError as exc:
+                # Full (507) or refused (503): nothing was kept, and trying later may work.
+                upload_error, status = exc.message, 507 if exc.full else 503
+                if _wants_json(request):
+                    return JsonResponse({"errors": {"video": [upload_error]}}, status=status)
+            else:
+                url = reverse("submission-detail", kwargs={"public_id": submission.public_id})
+                if _wants_json(request):
+                    return JsonResponse({"redirect": url}, status=201)
+                return redirect(url)
+        elif _wants_json(request):
             errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
             return JsonResponse({"errors": errors}, status=400)
-        status = 400
+        else:
+            status = 400
     else:
         form, status = SubmissionForm(), 200
     context = {

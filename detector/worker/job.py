@@ -16,7 +16,7 @@ from django.db import transaction
 
 from ml_core.errors import CheckpointError, MlCoreError
 
-from .. import services
+from .. import media_files, services
 from ..models import FrameImage, Result, Submission
 from .claims import Claim
 
@@ -31,7 +31,9 @@ class AnalysisJob:
         self.submission = None
         self.claim = Claim(submission_id)
         self.workdir = None
-        self.stored_names = []
+        # This attempt's own folder for crops and overlays (named after its Result's UUID), set
+        # before the first image is written and cleared once the rows that reference it commit.
+        self.attempt_folder = None
         self.timings = {}
         self.stage_delay = float(os.environ.get("DETECTOR_TEST_STAGE_DELAY", "0") or 0)
 
@@ -52,6 +54,13 @@ class AnalysisJob:
     def fail(self, message):
         self.delete_stored_files()
         self.claim.fail(message)
+
+    def clean_up(self):
+        """Remove what this attempt leaves behind unless it committed: the local temp folder, and
+        the attempt's folder of images (all of it, a file cut short by a full disk included)."""
+        self.delete_stored_files()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run(self):
         from ml_core.media.extraction import extract_faces, probe
@@ -127,10 +136,6 @@ class AnalysisJob:
             shutil.copyfileobj(src, out, 1 << 20)
         return target
 
-    def remove_temp_files(self):
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
     def store_image(self, frame_image, field_name, filename, image, ext):
         import cv2
 
@@ -140,12 +145,11 @@ class AnalysisJob:
             raise RuntimeError(f"could not encode {filename}")
         field = getattr(frame_image, field_name)
         field.save(filename + ext, ContentFile(encoded.tobytes()), save=False)
-        self.stored_names.append(field.name)
 
     def delete_stored_files(self):
-        if self.stored_names and self.submission is not None:
-            services.delete_files(self.submission.video.storage, self.stored_names)
-        self.stored_names = []
+        if self.attempt_folder is not None:
+            media_files.delete_folder(services.media_storage(), self.attempt_folder)
+        self.attempt_folder = None
 
     def save_result(self, submission, detector, info, extraction, prediction, overlays, total_started):
         result = Result(
@@ -161,6 +165,7 @@ class AnalysisJob:
             device=prediction.device,
         )
         # Images first (slow, outside any transaction), then all rows in one transaction.
+        self.attempt_folder = media_files.attempt_folder(submission.public_id, result.public_id)
         images_started = time.perf_counter()
         frames = []
         for identity in prediction.identities:
@@ -221,5 +226,5 @@ class AnalysisJob:
                 duration_seconds=info.duration,
                 error_message="",
             )
-        self.stored_names = []  # committed: they belong to the result now
+        self.attempt_folder = None  # committed: the images belong to the result now
         return result

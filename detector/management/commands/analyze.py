@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from detector.media_files import StorageError
 from detector.models import Submission
 from detector.uploads import store_video
 from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES, VIDEO_EXTENSIONS
@@ -61,6 +62,8 @@ class Command(BaseCommand):
             except ValidationError as exc:
                 refused.append(f"{path}: {' '.join(exc.messages)}")
                 continue
+            except StorageError as exc:  # full or read-only: the next video would fail the same way
+                raise CommandError(f"{path}: {exc.message}") from exc
             submissions.append(submission)
             self.stdout.write(f"queued {submission.public_id} {path}")
         if options["wait"]:
