@@ -208,8 +208,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
-# A submission stuck in queued/running past this many seconds is re-enqueued.
+# A queued job sent longer ago than this is re-sent whatever the broker holds (a queue that never
+# empties); a running one is judged by its heartbeat lease instead (DETECTOR_LEASE_SECONDS).
 STUCK_AFTER_SECONDS = env_int("STUCK_AFTER_SECONDS", TASK_HARD_TIME_LIMIT + 300, minimum=10)
+# A queued job sent longer ago than this, while the broker's job queue is empty (Redis restarted
+# empty), lost its message: the recovery re-sends it. Beat runs the recovery every 30 s.
+QUEUED_RESEND_SECONDS = env_int("QUEUED_RESEND_SECONDS", 120, minimum=10)
 # Files under a submission's folder that no row references (an attempt killed while saving, an
 # upload whose row was never saved) are removed by the hourly sweep once older than this. It must
 # outlast a job: a job writes its images before the rows that reference them commit.
@@ -217,7 +221,12 @@ MEDIA_ORPHAN_GRACE_SECONDS = env_int(
     "MEDIA_ORPHAN_GRACE_SECONDS", max(6 * 3600, TASK_HARD_TIME_LIMIT), minimum=TASK_HARD_TIME_LIMIT
 )
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-submissions": {"task": "detector.tasks.requeue_stuck", "schedule": 120.0},
+    # Expires: runs a busy worker could not start in time are dropped, not piled up.
+    "requeue-stuck-submissions": {
+        "task": "detector.tasks.requeue_stuck",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
     "sweep-orphan-media": {"task": "detector.tasks.sweep_media", "schedule": 3600.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -3,9 +3,11 @@ Ctrl-C or SIGTERM stops all of it, grandchildren included."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +19,8 @@ import uuid
 import pytest
 
 from tests.conftest import ROOT, wait_for
+from tests.helpers.checkpoints import make_tiny_checkpoint
+from tests.helpers.videos import make_face_video
 
 pytestmark = pytest.mark.slow
 
@@ -217,4 +221,73 @@ def test_it_gives_up_loudly_on_a_child_that_keeps_crashing_and_leaves_nothing(tm
     assert "restarting it in" in text
     assert "GIVING UP: worker exited with code 2" in text, text[-4000:]
     assert "[run] stopped" in text
+    wait_for(lambda: not tagged(tag), timeout=30, message=f"every child to end: {tagged(tag)}")
+
+
+def manage(tmp_path, broker_url, *args):
+    env = dict(os.environ)
+    env.update(
+        {
+            "VAR_DIR": str(tmp_path / "var"),
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            "CELERY_BROKER_URL": broker_url,
+            "CACHE_URL": "",
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+
+
+def statuses(tmp_path):
+    """[(status, attempts, results)] of every submission, oldest first, read from the service's SQLite."""
+    with sqlite3.connect(tmp_path / "var" / "db.sqlite3", timeout=10) as db:
+        return db.execute(
+            "SELECT status, attempts, (SELECT COUNT(*) FROM detector_result r WHERE r.submission_id = s.id)"
+            " FROM detector_submission s ORDER BY id"
+        ).fetchall()
+
+
+def test_a_killed_private_redis_is_restarted_and_the_job_it_lost_still_runs_once(tmp_path):
+    # QUEUED_RESEND_SECONDS=120 (the default) measures the README's figure; 30 keeps the test short.
+    lease = int(os.environ.get("QUEUED_RESEND_SECONDS", "30"))
+    checkpoint = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    videos = [make_face_video(tmp_path / f"clip{i}.mp4", count=20) for i in (1, 2)]
+    proc, port, tag, log_path = start_supervisor(
+        tmp_path,
+        DETECTOR_DEFAULT_CHECKPOINT=str(checkpoint),
+        QUEUED_RESEND_SECONDS=str(lease),
+        DETECTOR_TEST_STAGE_DELAY="3",  # the first job holds the only worker while Redis dies
+    )
+    try:
+        wait_for(lambda: " ready." in log_path.read_text(), timeout=120, message="the worker to be ready")
+        broker = re.search(r"private redis-server at (redis://\S+)", log_path.read_text()).group(1)
+        manage(
+            tmp_path, broker, "shell", "-c", "from detector.models import User; User.objects.create_user('a')"
+        )
+        manage(tmp_path, broker, "analyze", *map(str, videos), "--user", "a", "--frames", "10")
+        wait_for(
+            lambda: [row[0] for row in statuses(tmp_path)] == ["running", "queued"],
+            timeout=120,
+            message="the first job to run while the second waits in Redis",
+        )
+        redis = child_pid(proc, "redis-server", log_path)
+        os.kill(redis, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(
+            lambda: child_pid(proc, "redis-server", log_path, exclude={redis}),
+            timeout=60,
+            message="the supervisor to restart redis-server",
+        )
+        wait_for(
+            lambda: [row[0] for row in statuses(tmp_path)] == ["done", "done"],
+            timeout=lease + 240,
+            message=f"both jobs to finish: {statuses(tmp_path)}\n{log_path.read_text()[-3000:]}",
+        )
+        print(f"the lost job was done {time.monotonic() - killed_at:.0f} s after Redis was killed")
+        assert [row[1:] for row in statuses(tmp_path)] == [(1, 1), (1, 1)]  # one attempt, one result each
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    assert "redis exited with code -9; restarting it in" in log_path.read_text()
     wait_for(lambda: not tagged(tag), timeout=30, message=f"every child to end: {tagged(tag)}")

@@ -62,6 +62,12 @@ def test_an_unknown_face_detector_stops_the_process_naming_the_variable():
     assert "DETECTOR_FACE_DETECTOR must be one of hog+mtcnn, hog, mtcnn, cnn" in result.stderr
 
 
+def test_a_queued_resend_lease_that_is_not_a_number_of_seconds_stops_the_process():
+    result = run_manage("check", extra_env={"QUEUED_RESEND_SECONDS": "2m"})
+    assert result.returncode != 0
+    assert "QUEUED_RESEND_SECONDS must be a whole number, got '2m'" in result.stderr
+
+
 def test_database_url_switches_to_postgresql():
     db = env.database_from_url("postgresql://user:p%40ss@db.example:6543/deepfake?sslmode=require")
     assert db["ENGINE"] == "django.db.backends.postgresql"

@@ -128,6 +128,31 @@ def test_requeue_stuck_resends_jobs_queued_for_too_long_and_frees_dead_workers_j
     assert Submission.objects.get(pk=busy.pk).status == Status.RUNNING
 
 
+def test_requeue_stuck_resends_a_queued_job_past_its_lease_only_when_the_broker_queue_is_empty(
+    tmp_path, sent, settings
+):
+    settings.QUEUED_RESEND_SECONDS = 120
+    install_tiny_model(tmp_path)
+    owner = make_user()
+    lost = stored_submission(owner, face_video(tmp_path), enqueue=True)
+    stored_submission(owner, face_video(tmp_path), enqueue=True)  # sent just now: within its lease
+    three_minutes_ago = timezone.now() - timedelta(minutes=3)
+    Submission.objects.filter(pk=lost.pk).update(
+        dispatched_at=three_minutes_ago, updated_at=three_minutes_ago
+    )
+    sent.reset_mock()
+
+    for waiting in (1, None):  # its message still waits, or the broker cannot tell: left alone
+        with mock.patch.object(recovery, "jobs_waiting_in_broker", return_value=waiting):
+            assert recovery.requeue_stuck()["lost_queued"] == 0
+    assert not sent.called
+
+    with mock.patch.object(recovery, "jobs_waiting_in_broker", return_value=0):
+        assert "1 whose message the broker lost" in output_of("requeue_stuck")
+    assert [c.kwargs["args"] for c in sent.call_args_list] == [[lost.pk]]  # not the recent one
+    assert Submission.objects.get(pk=lost.pk).dispatched_at > three_minutes_ago
+
+
 def test_requeue_stuck_gives_up_on_a_job_that_used_all_its_attempts(tmp_path, sent, settings):
     settings.DETECTOR_MAX_ATTEMPTS = 3
     install_tiny_model(tmp_path)

@@ -100,7 +100,7 @@ def test_a_job_survives_its_whole_worker_being_killed_and_replaced(
     first.stop(signal.SIGKILL)  # the main process too: nothing is left to re-deliver the message
 
     second = start_worker(extra_env=worker_env)
-    call_command("requeue_stuck")  # what the periodic task does every two minutes
+    call_command("requeue_stuck")  # what the periodic task does every 30 s
 
     row = finished(submission)
     assert row.status == Status.DONE, second.log[-3000:]

@@ -161,7 +161,7 @@ def test_a_postgres_restart_during_a_job_ends_with_exactly_one_result(
         deadline = time.monotonic() + 150
         while (current := state(pk))[0] not in ("done", "failed"):
             assert time.monotonic() < deadline, f"{current}\n" + (tmp_path / "worker.log").read_text()[-4000:]
-            manage("requeue_stuck")  # what beat runs every two minutes
+            manage("requeue_stuck")  # what beat runs every 30 s
             time.sleep(3)
     finally:
         os.killpg(worker.pid, 15)

@@ -44,7 +44,7 @@ def test_a_job_killed_twice_in_a_row_completes_exactly_once(
     # test_a_zombie_holder_counts_as_gone. Then only the heartbeat lease tells: shorten it here.
     settings.DETECTOR_LEASE_SECONDS = 3
     time.sleep(3.5)
-    call_command("requeue_stuck")  # what beat runs every two minutes
+    call_command("requeue_stuck")  # what beat runs every 30 s
 
     row = finished(submission)
     assert row.status == Status.DONE, second.log[-3000:] + first.log[-3000:]
