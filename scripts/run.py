@@ -27,7 +27,6 @@ VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
 STABLE_SECONDS = 60  # a child that ran this long before dying starts a new count of crashes
 FAST_CRASHES = 5  # dying this many times in a row, each time sooner than STABLE_SECONDS: give up
-MAX_BACKOFF_SECONDS = 30
 STOP_GRACE_SECONDS = 15  # SIGTERM, then SIGKILL for whatever is still running
 
 
@@ -97,7 +96,7 @@ class Child:
         self.crashes = self.crashes + 1 if now - self.started_at < STABLE_SECONDS else 1
         if self.crashes >= FAST_CRASHES:
             return None
-        return min(MAX_BACKOFF_SECONDS, 2 ** (self.crashes - 1))
+        return 2 ** (self.crashes - 1)  # 1, 2, 4, 8 s
 
     def terminate(self):
         if self.proc is not None:
