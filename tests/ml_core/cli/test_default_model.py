@@ -115,3 +115,18 @@ def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals
     # 6 of 9 on the cached test frames (metrics.json); inference samples its own frames. Chance
     # would put 4 or 5 above.
     assert sum(above) >= 5, above
+
+
+def test_the_shipped_cross_validation_record_is_of_the_shipped_recipe_and_adds_up():
+    import json
+
+    record = json.loads((SHIPPED.parent / "cross_validation.json").read_text())
+    # The recipe as shipped, with only its epoch count changed (as the card says).
+    assert record["recipe_args"][: len(default_model.RECIPE)] == default_model.RECIPE
+    assert record["recipe_args"][len(default_model.RECIPE) :] == ["--epochs", "6"]
+    assert sum(record["test_clips"]) == record["clean"]["pooled"]["count"]  # every clip tested once
+    for name in ("clean", "c40"):
+        aucs = [fold["auc"] for fold in record[name]["per_fold"]]
+        assert len(aucs) == record["folds"] == 5
+        assert record[name]["summary"]["auc"]["mean"] == pytest.approx(np.mean(aucs))
+        assert record[name]["summary"]["auc"]["std"] == pytest.approx(np.std(aucs, ddof=1))
