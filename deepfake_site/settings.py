@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ml_core.constants import BOX_MODES
+from ml_core.constants import BOX_MODES, DEFAULT_CHECKPOINT
 
 from .env import (
     cache_from_url,
@@ -172,9 +172,7 @@ DETECTOR_LEASE_SECONDS = env_int("DETECTOR_LEASE_SECONDS", max(60, 6 * DETECTOR_
 DETECTOR_MAX_ATTEMPTS = env_int("DETECTOR_MAX_ATTEMPTS", 3, minimum=1)
 # The detector shipped with the project (models/default); `manage.py install_detector --default`
 # (run by `make run`) installs and activates it when no model is active. Empty: none.
-DETECTOR_DEFAULT_CHECKPOINT = env_str(
-    "DETECTOR_DEFAULT_CHECKPOINT", str(BASE_DIR / "models" / "default" / "detector.pt")
-)
+DETECTOR_DEFAULT_CHECKPOINT = env_str("DETECTOR_DEFAULT_CHECKPOINT", str(DEFAULT_CHECKPOINT))
 # Workers keep a local copy of each checkpoint here, keyed by SHA-256 (storage may be remote).
 DETECTOR_CACHE_DIR = Path(env_str("DETECTOR_CACHE_DIR", str(VAR_DIR / "detector-cache")))
 

@@ -1,5 +1,7 @@
 """Rules the web app, the worker and the command-line tools share: one copy of each."""
 
+from pathlib import Path
+
 # Video file extensions we accept, each with the Content-Type a stored file is served with. A stored
 # name only ever carries one of these; the client's name and claimed type are never trusted.
 VIDEO_TYPES = {
@@ -25,8 +27,13 @@ MAX_FRAME_PIXELS = MAX_FRAME_SIZE[0] * MAX_FRAME_SIZE[1]
 # what the reference checkpoints were trained on).
 BOX_MODES = ("fast", "exact")
 
-# Frames sampled per video: fewer says little, more costs time without changing verdicts.
+# Frames sampled per video: fewer says little, more costs time without changing verdicts. The upload
+# form, the API, `manage.py analyze` and `ml_core.cli.predict` all default to DEFAULT_FRAMES.
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 10, 100, 20
+
+# The detector shipped with the project: what `make run` installs (the DETECTOR_DEFAULT_CHECKPOINT
+# setting's default) and what `ml_core.cli.predict` uses when given no checkpoint.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default" / "detector.pt"
 
 # The normalisation torchvision's ImageNet backbones (and the reference checkpoints) were trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -1,8 +1,9 @@
 """Run the detector on one video: `python -m ml_core.cli.predict VIDEO [--checkpoint PATH] [--json]`.
 
 --checkpoint may be a file or a folder (the reference app's six files: the one matching --frames
-is used). Without it, $DEEPFAKE_CHECKPOINT is used. Exit status: 0 on a verdict, 2 when the video
-or the checkpoint cannot be used (the reason is printed on stderr).
+is used). Without it, $DEEPFAKE_CHECKPOINT, else the shipped model (models/default/detector.pt,
+named as the web app names it). --frames defaults to the web app's frame count. Exit status: 0 on a
+verdict, 2 when the video or the checkpoint cannot be used (the reason is printed on stderr).
 """
 
 import argparse
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import cv2
 
+from ml_core.constants import DEFAULT_CHECKPOINT, DEFAULT_FRAMES
 from ml_core.errors import MlCoreError
 from ml_core.model.detector import AGGREGATIONS
+from ml_core.model.names import default_model_name
 
 CHECKPOINT_ENV = "DEEPFAKE_CHECKPOINT"
 
@@ -26,11 +29,11 @@ def get_args_parser():
     parser.add_argument("video", type=Path)
     parser.add_argument(
         "--checkpoint",
-        default=os.environ.get(CHECKPOINT_ENV),
-        help=f"checkpoint file or folder (default: ${CHECKPOINT_ENV})",
+        default=os.environ.get(CHECKPOINT_ENV) or None,
+        help=f"checkpoint file or folder (default: ${CHECKPOINT_ENV}, else the shipped model)",
     )
     parser.add_argument(
-        "--frames", type=int, default=None, help="frames to sample (default: the checkpoint's)"
+        "--frames", type=int, default=DEFAULT_FRAMES, help=f"frames to sample (default {DEFAULT_FRAMES})"
     )
     parser.add_argument("--json", action="store_true", help="print the whole prediction as JSON")
     parser.add_argument("--explain", type=Path, metavar="DIR", help="write Grad-CAM overlays (PNG) to DIR")
@@ -53,9 +56,15 @@ def write_overlays(directory, prediction):
 
 
 def summary(prediction, extraction):
+    # The verdict in the web page's words; the UNCERTAIN rule on a line of its own, so that it
+    # cannot be read as part of the verdict.
+    low = prediction.threshold - prediction.uncertain_band
+    high = prediction.threshold + prediction.uncertain_band
     lines = [
-        f"{prediction.label}  (fake probability {prediction.fake_probability:.3f}; "
-        f"UNCERTAIN within {prediction.uncertain_band:.2f} of {prediction.threshold:.2f})",
+        f"{prediction.label}: {prediction.fake_probability * 100:.1f}% probability of being fake "
+        f"({prediction.fake_probability:.3f})",
+        f"  how it is called: REAL at {low:.2f} or below, UNCERTAIN between {low:.2f} and {high:.2f}, "
+        f"FAKE at {high:.2f} or above",
         f"model {prediction.model_name}  sha256 {prediction.model_sha256}  on {prediction.device}",
     ]
     for identity in prediction.identities:
@@ -78,18 +87,26 @@ def summary(prediction, extraction):
 
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
-    if not args.checkpoint:
-        print(f"error: pass --checkpoint PATH or set ${CHECKPOINT_ENV}", file=sys.stderr)
+    checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
+    if not args.checkpoint and not DEFAULT_CHECKPOINT.is_file():
+        print(
+            f"error: the shipped model {DEFAULT_CHECKPOINT} is missing (`make model` rebuilds it); "
+            f"pass --checkpoint PATH or set ${CHECKPOINT_ENV}",
+            file=sys.stderr,
+        )
         return 2
     from ml_core.inference.predictor import Predictor
     from ml_core.model.checkpoints import resolve_checkpoint
 
     try:
+        path = resolve_checkpoint(checkpoint, args.frames)
         predictor = Predictor(
-            resolve_checkpoint(args.checkpoint, args.frames),
+            path,
             device=args.device,
             uncertain_band=args.uncertain_band,
             aggregation=args.aggregation,
+            # The shipped model goes by the name the web app gives it, however it was reached.
+            name=default_model_name(path) if path.resolve() == DEFAULT_CHECKPOINT.resolve() else None,
         )
         extraction, prediction = predictor.predict_video(
             args.video, frames=args.frames, explain=bool(args.explain)

@@ -86,6 +86,7 @@ class Predictor:
     aggregation override the checkpoint's config. min_identity_frames: identities seen in fewer
     frames than this (other than the main one) are reported but do not decide the verdict.
     threads: torch CPU threads for this process (default: torch's choice, one per core).
+    name: what predictions call the model (default: the name stored in the checkpoint).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class Predictor:
         max_batch=64,
         min_identity_frames=3,
         threads=None,
+        name=None,
     ):
         if threads:
             # Process-wide. With several busy processes per core, OpenMP threads that spin-wait on
@@ -128,7 +130,7 @@ class Predictor:
         self.model = model.eval()
         self.loaded = loaded
         self.config = config
-        self.model_name = loaded.name
+        self.model_name = name or loaded.name
         self.model_sha256 = loaded.sha256
         self.amp = self.cuda if amp is None else bool(amp)
         if self.cuda and not torch.cuda.is_bf16_supported():

@@ -1,5 +1,7 @@
 """Models in words, from their config: no torch here, so the web pages can import it."""
 
+from pathlib import Path
+
 BACKBONE_NAMES = {
     "resnext50_32x4d": "ResNeXt50 (32x4d)",
     "efficientnet_lite0": "EfficientNet-Lite0 (ImageNet-pretrained)",
@@ -20,3 +22,10 @@ def describe_architecture(backbone: str, temporal: str) -> str:
     if temporal == "sequence":
         return f"{cnn} features per face, then an LSTM over the frames"
     return f"{cnn} per face, each frame scored on its own, the video score their mean"
+
+
+def default_model_name(path) -> str:
+    """The name the shipped detector goes by, in the app (`install_detector --default`) and on the
+    command line alike: "default (default/detector.pt)", not the "best" its training run gave it."""
+    path = Path(path)
+    return f"default ({path.parent.name}/{path.name})"

@@ -13,6 +13,7 @@ from detector import services
 from detector.models import DetectorModel, FrameImage, Result, Submission
 from detector.tasks import analyze_submission
 from detector.worker import recovery
+from ml_core.model.names import default_model_name
 from tests.detector._worker_support import face_video, install_tiny_model, make_user, stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
 
@@ -62,7 +63,8 @@ def test_install_detector_default_installs_and_activates_the_shipped_model(tmp_p
     text = output_of("install_detector", "--default")
     active = DetectorModel.objects.get(is_active=True)
     assert "installed and activated the default detector" in text
-    assert active.notes == "shipped default" and active.name.startswith("default (")
+    assert active.notes == "shipped default"
+    assert active.name == default_model_name(settings.DETECTOR_DEFAULT_CHECKPOINT)  # as the CLI names it
     # Run again (every `make run` does): nothing new, the same model stays active.
     output_of("install_detector", "--default")
     assert DetectorModel.objects.count() == 1

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from detector.models import DetectorModel
 from detector.registry import activate_detector, install_checkpoint
+from ml_core.model.names import default_model_name
 
 
 class Command(BaseCommand):
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         try:
             detector = install_checkpoint(
                 path,
-                name=options["name"] or f"default ({Path(path).parent.name}/{Path(path).name})",
+                name=options["name"] or default_model_name(path),
                 notes=options["notes"] or "shipped default",
             )
         except CheckpointError as exc:

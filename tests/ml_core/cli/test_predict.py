@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from ml_core.cli import predict
 from ml_core.cli.predict import main
+from ml_core.constants import DEFAULT_CHECKPOINT, DEFAULT_FRAMES
 from ml_core.model.checkpoints import file_sha256
 from tests.helpers.checkpoints import make_tiny_checkpoint
 from tests.helpers.videos import make_face_video
@@ -26,7 +28,21 @@ def test_it_prints_the_verdict(video, checkpoint, capsys):
     out = capsys.readouterr().out
     assert out.startswith("FAKE")
     assert file_sha256(checkpoint) in out
-    assert "identity 0 (main face, 10 frames)" in out
+    assert "identity 0 (main face, 20 frames)" in out
+
+
+def test_it_keeps_the_uncertain_rule_off_the_verdict_line(video, checkpoint, capsys):
+    assert main([str(video), "--checkpoint", str(checkpoint)]) == 0
+    verdict_line, rule_line = capsys.readouterr().out.splitlines()[:2]
+    assert verdict_line.startswith("FAKE: ") and "% probability of being fake" in verdict_line
+    assert "UNCERTAIN" not in verdict_line
+    assert "UNCERTAIN between" in rule_line
+
+
+def test_it_samples_as_many_frames_as_the_web_app_by_default(video, checkpoint, capsys):
+    # The checkpoint was trained on 10-frame sequences; the default is still the app's.
+    assert main([str(video), "--checkpoint", str(checkpoint), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["extraction"]["config"]["frames"] == DEFAULT_FRAMES == 20
 
 
 def test_it_prints_everything_as_json(video, checkpoint, capsys):
@@ -42,8 +58,8 @@ def test_it_writes_grad_cam_overlays(video, checkpoint, tmp_path, capsys):
     out_dir = tmp_path / "cams"
     assert main([str(video), "--checkpoint", str(checkpoint), "--explain", str(out_dir)]) == 0
     files = sorted(out_dir.glob("identity0_frame*.png"))
-    assert len(files) == 10
-    assert "wrote 10 Grad-CAM overlays" in capsys.readouterr().out
+    assert len(files) == 20
+    assert "wrote 20 Grad-CAM overlays" in capsys.readouterr().out
 
 
 def test_it_explains_a_bad_checkpoint(video, tmp_path, capsys):
@@ -60,10 +76,28 @@ def test_it_explains_a_file_that_is_not_a_video(checkpoint, tmp_path, capsys):
     assert "not a readable video" in capsys.readouterr().err
 
 
-def test_it_needs_a_checkpoint(video, capsys, monkeypatch):
+def test_it_runs_the_shipped_model_without_a_checkpoint_under_the_web_apps_name(
+    video, tmp_path, capsys, monkeypatch
+):
+    shipped = make_tiny_checkpoint(tmp_path / "default" / "detector.pt", verdict="FAKE")
+    monkeypatch.setattr(predict, "DEFAULT_CHECKPOINT", shipped)
+    monkeypatch.delenv("DEEPFAKE_CHECKPOINT", raising=False)
+    assert main([str(video)]) == 0
+    out = capsys.readouterr().out
+    assert f"model default (default/detector.pt)  sha256 {file_sha256(shipped)}" in out
+
+
+def test_the_shipped_model_is_the_web_apps_default(settings):
+    assert DEFAULT_CHECKPOINT.is_file()
+    assert settings.DETECTOR_DEFAULT_CHECKPOINT == str(DEFAULT_CHECKPOINT)
+
+
+def test_it_explains_a_missing_shipped_model(video, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(predict, "DEFAULT_CHECKPOINT", tmp_path / "default" / "detector.pt")
     monkeypatch.delenv("DEEPFAKE_CHECKPOINT", raising=False)
     assert main([str(video)]) == 2
-    assert "--checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is missing" in err and "--checkpoint" in err
 
 
 def test_it_runs_as_a_module(video, checkpoint):
