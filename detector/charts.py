@@ -1,5 +1,6 @@
 """Per-frame fake-probability chart as inline SVG, drawn on the server (no JS, no CDN)."""
 
+from django.template.defaultfilters import floatformat
 from django.utils.html import format_html, format_html_join
 
 FAKE_COLOUR = "#dc3545"
@@ -19,7 +20,8 @@ def frame_probability_svg(probabilities, timestamps=None, *, threshold=0.5, widt
     timestamps = list(timestamps or [])
     if len(timestamps) != len(probabilities):
         timestamps = []
-    left, right, top, bottom = 44, 12, 12, 34
+    # The right margin holds the threshold's label, outside the plot where no point can sit under it.
+    left, right, top, bottom = 44, 66, 12, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     count = len(probabilities)
 
@@ -43,16 +45,20 @@ def frame_probability_svg(probabilities, timestamps=None, *, threshold=0.5, widt
     threshold_line = format_html(
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="1.5" '
         'stroke-dasharray="6 4"/>'
-        '<text x="{}" y="{}" font-size="11" text-anchor="end" fill="{}">threshold {}</text>',
+        '<text x="{}" y="{}" font-size="11" fill="{}">'
+        '<tspan x="{}" dy="-2">threshold</tspan><tspan x="{}" dy="12">{}</tspan></text>',
         left,
         y_at(threshold),
         left + plot_w,
         y_at(threshold),
         FAKE_COLOUR,
-        left + plot_w,
-        f"{float(y_at(threshold)) - 5:.1f}",
+        left + plot_w + 6,
+        y_at(threshold),
         FAKE_COLOUR,
-        f"{threshold:.2f}",
+        left + plot_w + 6,
+        left + plot_w + 6,
+        # Rounded as the page rounds it (floatformat: 0.695 is 0.70 in both).
+        floatformat(threshold, 2),
     )
     points = " ".join(f"{x_at(i)},{y_at(p)}" for i, p in enumerate(probabilities))
     line = format_html(
@@ -71,10 +77,13 @@ def frame_probability_svg(probabilities, timestamps=None, *, threshold=0.5, widt
             for i, p in enumerate(probabilities)
         ),
     )
-    # About six x labels, whatever the frame count.
+    # About six x labels, whatever the frame count; the last frame always has one, and the regular
+    # label before it gives way when the two would be closer than half a step (they would collide).
     step = max(1, round(count / 6))
-    ticks = [i for i in range(0, count, step)]
+    ticks = list(range(0, count, step))
     if ticks[-1] != count - 1:
+        if len(ticks) > 1 and count - 1 - ticks[-1] < step / 2:
+            ticks.pop()
         ticks.append(count - 1)
     x_labels = format_html_join(
         "",

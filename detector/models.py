@@ -160,7 +160,7 @@ class Result(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
-        return f"{self.verdict} {self.fake_probability:.2f}"
+        return f"{self.verdict} {self.fake_probability:.3f}"  # as the admin shows P(fake)
 
 
 def reviewer_agrees(verdict="current_result__verdict", decision="review_decision"):

@@ -1,6 +1,7 @@
 """Display helpers shared by the admin pages: media links, numbers, model labels, small tables."""
 
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 
@@ -14,6 +15,11 @@ def media_url(name, **kwargs):
 
 def probability(value):
     return "—" if value is None else f"{value:.3f}"
+
+
+def moment(value):
+    """A date and time in the site's time zone, short: "2026-12-06 20:56"."""
+    return "—" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
 
 
 def model_label(result):

@@ -42,7 +42,7 @@ class ResultHistoryInline(admin.TabularInline):
     verbose_name_plural = "Results history"
     extra = 0
     can_delete = False
-    fields = ("created_at", "verdict", "fake_probability", "model_label", "device", "is_current")
+    fields = ("created_at", "verdict", "probability", "model_label", "device", "is_current")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
 
@@ -54,6 +54,10 @@ class ResultHistoryInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="P(fake)")
+    def probability(self, result):
+        return display.probability(result.fake_probability)
 
     @admin.display(description="model")
     def model_label(self, result):
@@ -72,11 +76,11 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_display = (
         "original_name_display",
         "owner",
-        "created_at",
+        "created",
         "status",
         "verdict",
         "fake_probability",
-        "model_used",
+        "model_column",
         "reviewed",
         "review_decision",
     )
@@ -207,6 +211,10 @@ class SubmissionAdmin(admin.ModelAdmin):
     def original_name_display(self, obj):
         return obj.original_name or f"(no name) {obj.public_id}"
 
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return display.moment(obj.created_at)
+
     @admin.display(description="verdict", ordering="current_result__verdict")
     def verdict(self, obj):
         return obj.current_result.verdict if obj.current_result else "—"
@@ -218,6 +226,14 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.display(description="model")
     def model_used(self, obj):
         return display.model_label(obj.current_result) if obj.current_result else "—"
+
+    @admin.display(description="model")
+    def model_column(self, obj):
+        # The list's column: the name alone (the SHA-256 prefix on hover), so the table fits.
+        result = obj.current_result
+        if not result:
+            return "—"
+        return format_html('<span title="{}">{}</span>', display.model_label(result), result.model_name)
 
     @admin.display(description="reviewed", boolean=True, ordering="reviewed_at")
     def reviewed(self, obj):
@@ -249,7 +265,10 @@ class SubmissionAdmin(admin.ModelAdmin):
         chart = frame_probability_svg(
             result.frame_probabilities, result.frame_timestamps, threshold=threshold
         )
-        return chart or "—"
+        if not chart:
+            return "—"
+        # A read-only cell is only as wide as its content, and the SVG's width is a percentage.
+        return format_html('<div style="width: 720px; max-width: 100%">{}</div>', chart)
 
     @admin.display(description="per-frame fake probability")
     def frame_table(self, obj):
@@ -308,7 +327,7 @@ class SubmissionAdmin(admin.ModelAdmin):
                 if field and url:
                     images.append(
                         format_html(
-                            '<img src="{}" alt="{} of frame {}" width="112" height="112" loading="lazy">',
+                            '<img src="{}" alt="{} of frame {}" width="112" height="112">',
                             url,
                             kind,
                             frame.frame_index,

@@ -208,7 +208,16 @@ def test_the_detail_page_draws_the_result_pages_chart_one_point_per_frame(client
     chart = chart[: chart.index("</svg>")]
     assert chart.count("<circle") == 3  # frame probabilities 0.1, 0.9, 0.8
     assert chart.count('fill="#dc3545"><title>') == 2  # 0.9 and 0.8 are above the 0.7 threshold
-    assert "threshold 0.70" in chart and "frame 2 at 0.50 s: 0.900" in chart
+    assert ">threshold</tspan>" in chart and ">0.70</tspan>" in chart
+    assert "frame 2 at 0.50 s: 0.900" in chart
+
+
+def test_the_results_history_rounds_each_runs_probability_as_the_list_does(client, reviewer, owner):
+    submission = make_submission(owner, verdict="UNCERTAIN", probability=0.9980670809745789)
+    html = client.get(reverse("admin:detector_submission_change", args=[submission.pk])).content.decode()
+    history = html[html.index('id="results-group"') :]
+    assert "0.998" in history
+    assert "0.99806" not in history and "1.00" not in history
 
 
 def test_the_detail_page_shows_the_machine_output_images_video_link_and_history(client, reviewer, owner):
