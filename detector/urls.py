@@ -4,7 +4,7 @@ from django.views.generic import TemplateView
 
 from .api import views as api
 from .auth_throttle import ThrottledAuthenticationForm
-from .views import accounts, health, media, submissions
+from .views import accounts, health, media, site, submissions
 
 account_urls = [
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -70,6 +70,7 @@ api_urls = [
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", site.favicon, name="favicon"),
     *account_urls,
     *submission_urls,
     *api_urls,

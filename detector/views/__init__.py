@@ -1,2 +1,2 @@
-"""Pages: accounts, submissions, private media downloads (media) and the health probe (health).
-The JSON API is in detector.api."""
+"""Pages: accounts, submissions, private media downloads (media), the health probe (health) and
+/favicon.ico (site). The JSON API is in detector.api."""
