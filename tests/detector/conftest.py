@@ -48,3 +48,19 @@ def in_process_worker(settings, tmp_path):
     worker_runtime.forget()
     yield
     worker_runtime.forget()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's chromium through Playwright (tests using it skip where it is missing)."""
+    from tests.helpers.browser import launched_chromium
+
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    # Playwright's sync API runs an event loop in this thread; the ORM calls that the live server
+    # fixtures make from here would otherwise raise SynchronousOnlyOperation. Scoped to the tests
+    # that drive a browser, so the flag never leaks into other tests' subprocesses.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = launched_chromium(playwright)
+        yield browser
+        browser.close()
