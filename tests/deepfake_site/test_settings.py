@@ -120,6 +120,14 @@ def test_development_defaults_keep_debug_off_unless_asked(settings):
     assert project_settings.CELERY_BROKER_URL.startswith(("redis://", "filesystem://"))
 
 
+def test_the_default_detector_is_the_one_the_command_line_uses():
+    from ml_core.constants import DEFAULT_CHECKPOINT
+
+    code = "from django.conf import settings; print(settings.DETECTOR_DEFAULT_CHECKPOINT)"
+    result = run_manage("shell", "--no-imports", "-c", code, drop=("DETECTOR_DEFAULT_CHECKPOINT",))
+    assert result.stdout.strip() == str(DEFAULT_CHECKPOINT), result.stderr
+
+
 def test_ml_core_imports_without_django():
     code = (
         "import sys, importlib, pkgutil, ml_core\n"
