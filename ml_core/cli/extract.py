@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 
-from ml_core.constants import BOX_MODES
+from ml_core.constants import BOX_MODES, DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES
 from ml_core.errors import MlCoreError
 from ml_core.media.extraction import CONTRASTS, DETECTORS, STRATEGIES, ExtractConfig, extract_faces
 
@@ -26,7 +26,12 @@ def get_args_parser():
         prog="python -m ml_core.cli.extract", description=__doc__.splitlines()[0]
     )
     parser.add_argument("video")
-    parser.add_argument("--frames", type=int, default=20, help="frames to sample (10..100)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=DEFAULT_FRAMES,
+        help=f"frames to sample ({MIN_FRAMES}..{MAX_FRAMES}, default {DEFAULT_FRAMES})",
+    )
     parser.add_argument("--strategy", choices=STRATEGIES, default="uniform")
     parser.add_argument(
         "--detector",

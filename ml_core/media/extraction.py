@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from ml_core.constants import BOX_MODES, MAX_FRAME_PIXELS, MAX_FRAMES, MIN_FRAMES
+from ml_core.constants import BOX_MODES, DEFAULT_FRAMES, MAX_FRAME_PIXELS, MAX_FRAMES, MIN_FRAMES
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLong
 from ml_core.media import hog_exact
 from ml_core.media.faces import (
@@ -68,7 +68,7 @@ EXACT_BOXES = {"boxes": "exact", "detector": "hog", "contrast": "off"}
 
 @dataclass
 class ExtractConfig:
-    frames: int = 20
+    frames: int = DEFAULT_FRAMES
     strategy: str = "uniform"  # "uniform" across the whole video | "first-n" like the reference app
     # "hog+mtcnn": HOG, then MTCNN on frames where HOG found nobody or lost someone seen just
     # before (dark, small, turned faces); "hog" alone (what exact boxes reproduce); "mtcnn"

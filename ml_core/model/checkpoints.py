@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ml_core.constants import DEFAULT_FRAMES
 from ml_core.errors import CheckpointError
 from ml_core.io import atomic_write
 from ml_core.model.detector import DeepfakeDetector, DetectorConfig
@@ -282,7 +283,7 @@ def resolve_checkpoint(path, frames=None):
     if not path.is_dir():
         return path
     candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pt", ".pth") and p.is_file())
-    chosen = choose_reference_checkpoint(candidates, frames or 20)
+    chosen = choose_reference_checkpoint(candidates, frames or DEFAULT_FRAMES)
     if chosen is not None:
         return chosen
     if len(candidates) == 1:
