@@ -67,6 +67,7 @@ SIGNED_IN_POST = Rule(LOGIN, _POSTED, _POSTED, _POSTED)
 RULES = {
     "home": PUBLIC,
     "healthz": PUBLIC,
+    "favicon": Rule(*[frozenset({301})] * 4, "anyone: a permanent redirect to the static icon"),
     # accounts
     "signup": PUBLIC_OR_REDIRECT,
     "login": PUBLIC_OR_REDIRECT,
