@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from ml_core.model.names import describe_architecture
+from ml_core.model.test_figures import MIN_AUC, MIN_REALS, score_context
 
 from . import services
 from .charts import frame_probability_svg
@@ -96,6 +97,42 @@ def model_summary(result):
     }
 
 
+def _videos(count, kind):
+    return f"{count} {kind} test video{'' if count == 1 else 's'}"
+
+
+def score_in_context(result):
+    """What this score means for the model that gave it, in words, from the model's test scores.
+
+    {"sentence": ..., "caution": ... or ""}; models installed without test scores (e.g. a reference
+    checkpoint) get a sentence that says so.
+    """
+    detector = result.detector if result.detector_id else None
+    record = (detector.metrics or {}).get("test_scores") if detector is not None else None
+    context = score_context(record, result.fake_probability)
+    if context is None:
+        return {
+            "sentence": "This model comes with no test figures, so this score cannot be compared "
+            "with how it scored known real and fake videos.",
+            "caution": "",
+        }
+    sentence = (
+        f"Of {_videos(context.real_count, 'real')}, {context.reals_at_or_above} scored at least this high; "
+        f"of {_videos(context.fake_count, 'fake')}, {context.fakes_at_or_above} did. "
+        f"At its threshold this model flagged {context.false_positive_rate:.0%} of real test videos "
+        f"({context.reals_flagged} of {context.real_count})."
+    )
+    reasons = []
+    if context.real_count < MIN_REALS:
+        reasons.append(f"it was tested on few real videos ({context.real_count})")
+    if context.auc is None:
+        reasons.append("its figures do not say how well it tells real from fake")
+    elif context.auc < MIN_AUC:
+        reasons.append(f"it ranked a fake test video above a real one only {context.auc:.0%} of the time")
+    caution = f"Read this as a rough guide: {' and '.join(reasons)}." if reasons else ""
+    return {"sentence": sentence, "caution": caution}
+
+
 def threshold_of(result):
     details = result.details or {}
     return float(details.get("threshold", 0.5))
@@ -174,6 +211,7 @@ def result_context(submission, result):
         "verdict_style": VERDICT_STYLES.get(result.verdict, "secondary"),
         "fake_percent": round(result.fake_probability * 100, 1),
         "model": model_summary(result),
+        "score_context": score_in_context(result),
         "threshold": threshold_of(result),
         "chart": frame_probability_svg(
             result.frame_probabilities, result.frame_timestamps, threshold=threshold_of(result)

@@ -41,8 +41,11 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
 
     Raises ml_core.errors.CheckpointError (nothing stored) when the file does not load. A file
     whose SHA-256 is already registered returns the existing row (activated when asked).
+    A metrics.json beside a checkpoint given as a path adds the model's test scores
+    (metrics["test_scores"], see ml_core.model.test_figures).
     """
     from ml_core.model.checkpoints import file_sha256, load_checkpoint
+    from ml_core.model.test_figures import read_beside
 
     with tempfile.TemporaryDirectory(prefix="install-detector-") as folder:
         path = _local_copy(source, folder)
@@ -50,18 +53,24 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
         existing = DetectorModel.objects.filter(sha256=sha256).first() if sha256 else None
         if existing is None:
             loaded = load_checkpoint(path)  # CheckpointError with the loader's message
-            existing = _store(path, loaded, name=name, notes=notes)
+            # Only a file given by path has a folder of its own to read metrics.json from.
+            beside = isinstance(source, str | os.PathLike)
+            test_scores = read_beside(path, sha256) if beside else None
+            existing = _store(path, loaded, name=name, notes=notes, test_scores=test_scores)
     if activate:
         activate_detector(existing)
     return existing
 
 
-def _store(path, loaded, *, name, notes):
+def _store(path, loaded, *, name, notes, test_scores=None):
+    metrics = {**loaded.metrics, "kind": loaded.kind}
+    if test_scores:
+        metrics["test_scores"] = test_scores
     detector = DetectorModel(
         name=(name or loaded.name)[:200],
         sha256=loaded.sha256,
         config=loaded.config.to_dict(),
-        metrics={**loaded.metrics, "kind": loaded.kind},
+        metrics=metrics,
         sequence_length=loaded.config.sequence_length,
         size_bytes=path.stat().st_size,
         notes=notes,

@@ -9,6 +9,8 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.template.defaultfilters import filesizeformat
 
+from ml_core.model.test_figures import summary
+
 from ..models import DetectorModel, Submission, reviewer_agrees
 from . import display
 from .forms import DetectorModelChangeForm, DetectorModelUploadForm
@@ -139,4 +141,8 @@ class DetectorModelAdmin(admin.ModelAdmin):
     def metrics_display(self, obj):
         if not obj.metrics:
             return "—"
-        return display.table(("metric", "value"), sorted((k, str(v)) for k, v in obj.metrics.items()))
+        rows = sorted(
+            (k, summary(v) if k == "test_scores" and isinstance(v, dict) else str(v))
+            for k, v in obj.metrics.items()
+        )
+        return display.table(("metric", "value"), rows)

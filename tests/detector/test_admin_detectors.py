@@ -216,6 +216,17 @@ def test_the_change_page_shows_the_recorded_checkpoint_and_keeps_it_read_only(cl
     assert (model.name, model.sha256 != "f" * 64, model.is_active) == ("renamed", True, False)
 
 
+def test_the_change_page_sums_up_the_test_scores_instead_of_listing_them(client, admin_user, tmp_path):
+    upload(client, make_tiny_checkpoint(tmp_path / "a.pt"), name="a")
+    model = DetectorModel.objects.get()
+    record = {"reals": [0.1234, 0.2], "fakes": [0.9], "count": 3, "auc": 0.75, "threshold": 0.5}
+    model.metrics = {**model.metrics, "test_scores": record}
+    model.save()
+    html = client.get(reverse("admin:detector_detectormodel_change", args=[model.pk])).content.decode()
+    assert "2 real and 1 fake test videos, AUC 0.750, threshold 0.500" in html
+    assert "0.1234" not in html
+
+
 def test_reviewers_can_see_models_but_not_upload_or_activate(client, tmp_path):
     model = make_model("m", "a")
     reviewer = User.objects.create_user("rita", "r@example.com", "pw", is_staff=True)

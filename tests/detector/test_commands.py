@@ -1,5 +1,6 @@
 """Management commands (install_detector, requeue_stuck, analyze, purge_media) and their services."""
 
+import json
 from datetime import timedelta
 from io import StringIO
 from unittest import mock
@@ -13,6 +14,7 @@ from detector import services
 from detector.models import DetectorModel, FrameImage, Result, Submission
 from detector.tasks import analyze_submission
 from detector.worker import recovery
+from ml_core.model.checkpoints import file_sha256
 from ml_core.model.names import default_model_name
 from tests.detector._worker_support import face_video, install_tiny_model, make_user, stored_submission
 from tests.helpers.checkpoints import make_tiny_checkpoint
@@ -48,6 +50,61 @@ def test_install_detector_registers_and_activates_a_checkpoint(tmp_path):
     detector = DetectorModel.objects.get()
     assert detector.sha256 in text and detector.is_active
     assert default_storage.exists(f"detectors/{detector.sha256}.pt")
+
+
+def write_test_metrics(checkpoint, sha256=None):
+    """A metrics.json beside `checkpoint` with two real and three fake test videos."""
+    scores = [{"label": "REAL", "p_fake": p} for p in (0.61234567, 0.1)]
+    scores += [{"label": "FAKE", "p_fake": p} for p in (0.95, 0.3, 0.7)]
+    metrics = {"test": {"threshold": 0.6, "video": {"auc": 0.8333}, "scores": scores}}
+    if sha256:
+        metrics["sha256"] = sha256
+    (checkpoint.parent / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_install_detector_stores_the_test_scores_from_a_metrics_json_beside_the_file(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "model.pt")
+    write_test_metrics(path, sha256=file_sha256(path))
+    text = output_of("install_detector", str(path))
+    record = DetectorModel.objects.get().metrics["test_scores"]
+    assert record == {
+        "reals": [0.1, 0.6123],
+        "fakes": [0.3, 0.7, 0.95],
+        "count": 5,
+        "auc": 0.8333,
+        "threshold": 0.6,
+    }
+    assert "2 real and 3 fake test videos, AUC 0.833, threshold 0.600" in text
+    assert "0.6123" not in text  # the scores themselves stay out of the summary
+
+
+def test_install_detector_default_stores_the_test_scores_too(tmp_path, settings):
+    path = make_tiny_checkpoint(tmp_path / "shipped.pt")
+    write_test_metrics(path)
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(path)
+    output_of("install_detector", "--default")
+    assert DetectorModel.objects.get(is_active=True).metrics["test_scores"]["count"] == 5
+
+
+def test_install_detector_default_records_the_shipped_models_test_figures(settings):
+    # What `make run` does on a fresh clone: the result page can then put scores in context.
+    from ml_core.constants import DEFAULT_CHECKPOINT
+
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(DEFAULT_CHECKPOINT)
+    output_of("install_detector", "--default")
+    metrics = json.loads(DEFAULT_CHECKPOINT.with_name("metrics.json").read_text())
+    record = DetectorModel.objects.get(is_active=True).metrics["test_scores"]
+    assert len(record["reals"]) == metrics["test"]["video"]["reals"]
+    assert len(record["fakes"]) == metrics["test"]["video"]["fakes"]
+    assert record["threshold"] == metrics["test"]["threshold"]
+
+
+def test_install_detector_ignores_a_metrics_json_of_another_checkpoint(tmp_path):
+    path = make_tiny_checkpoint(tmp_path / "model.pt")
+    write_test_metrics(path, sha256="00" * 32)
+    text = output_of("install_detector", str(path))
+    assert "test_scores" not in DetectorModel.objects.get().metrics
+    assert "test figures:    none" in text
 
 
 def test_install_detector_reports_a_bad_file_as_a_command_error(tmp_path):

@@ -319,3 +319,55 @@ def test_the_result_names_the_architecture_of_the_model_that_judged_it(owner):
     result.detector.save()
     html = client_for(owner).get(detail_url(submission)).content.decode()
     assert "each frame scored on its own" in html and "LSTM" not in html
+
+
+# --- the score in context -----------------------------------------------------------------
+
+
+def with_test_scores(result, reals, fakes, threshold=0.6, auc=0.75):
+    detector = result.detector
+    detector.metrics = {
+        **detector.metrics,
+        "test_scores": {
+            "reals": reals,
+            "fakes": fakes,
+            "count": len(reals) + len(fakes),
+            "auc": auc,
+            "threshold": threshold,
+        },
+    }
+    detector.save()
+
+
+def test_the_result_says_how_often_test_videos_scored_this_high(owner):
+    submission = make_submission(owner)
+    result = make_result(submission, verdict="REAL", fake_probability=0.5)
+    reals = [round(i / 40, 4) for i in range(40)]  # 0.0 … 0.975: 20 at 0.5 or above, 16 at 0.6 or above
+    with_test_scores(result, reals, [0.3, 0.5, 0.5, 0.9], auc=0.9)
+    html = client_for(owner).get(detail_url(submission)).content.decode()
+    assert (
+        "Of 40 real test videos, 20 scored at least this high; of 4 fake test videos, 3 did. "
+        "At its threshold this model flagged 40% of real test videos (16 of 40)."
+    ) in html
+    assert 'data-testid="score-caution"' not in html  # 40 reals and AUC 0.9: nothing to warn about
+
+
+def test_the_result_warns_when_the_models_test_figures_are_weak(owner):
+    submission = make_submission(owner)
+    result = make_result(submission, fake_probability=0.91)
+    with_test_scores(result, [0.1, 0.6, 0.95], [0.2, 0.91, 0.99], auc=0.75)
+    html = client_for(owner).get(detail_url(submission)).content.decode()
+    assert "Of 3 real test videos, 1 scored at least this high; of 3 fake test videos, 2 did." in html
+    assert "flagged 67% of real test videos (2 of 3)" in html
+    assert (
+        "Read this as a rough guide: it was tested on few real videos (3) and it ranked a fake test "
+        "video above a real one only 75% of the time."
+    ) in html
+
+
+def test_a_model_without_test_figures_says_so(owner):
+    submission = make_submission(owner)
+    make_result(submission)
+    html = client_for(owner).get(detail_url(submission)).content.decode()
+    assert "This model comes with no test figures" in html
+    assert "real test videos" not in html

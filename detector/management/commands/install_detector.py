@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from detector.models import DetectorModel
 from detector.registry import activate_detector, install_checkpoint
 from ml_core.model.names import default_model_name
+from ml_core.model.test_figures import summary
 
 
 class Command(BaseCommand):
@@ -52,8 +53,9 @@ class Command(BaseCommand):
         config = detector.config
         write(f"  backbone:        {config.get('backbone')}, temporal {config.get('temporal')}")
         write(f"  sequence length: {detector.sequence_length}")
-        metrics = {k: v for k, v in detector.metrics.items() if k != "kind"}
+        metrics = {k: v for k, v in detector.metrics.items() if k not in ("kind", "test_scores")}
         write(f"  metrics:         {metrics or 'none recorded'}")
+        write(f"  test figures:    {_test_figures_line(detector.metrics.get('test_scores'))}")
         write(f"  active:          {'yes' if detector.is_active else 'no (use --activate)'}")
 
     def _install_default(self, options):
@@ -81,3 +83,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"installed and activated the default detector {detector.name} ({detector.sha256[:12]})"
         )
+
+
+def _test_figures_line(record):
+    if not record:
+        return "none (no metrics.json with test scores beside the file)"
+    return summary(record)
