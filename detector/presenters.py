@@ -119,8 +119,9 @@ def score_in_context(result):
     sentence = (
         f"Of {_videos(context.real_count, 'real')}, {context.reals_at_or_above} scored at least this high; "
         f"of {_videos(context.fake_count, 'fake')}, {context.fakes_at_or_above} did. "
-        f"At its threshold this model flagged {context.false_positive_rate:.0%} of real test videos "
-        f"({context.reals_flagged} of {context.real_count})."
+        # "Reached the threshold", not "called FAKE": the page's UNCERTAIN band starts there.
+        f"{context.reals_flagged} of {context.real_count} real test videos "
+        f"({context.false_positive_rate:.0%}) reached the model's threshold."
     )
     reasons = []
     if context.real_count < MIN_REALS:

@@ -347,7 +347,7 @@ def test_the_result_says_how_often_test_videos_scored_this_high(owner):
     html = client_for(owner).get(detail_url(submission)).content.decode()
     assert (
         "Of 40 real test videos, 20 scored at least this high; of 4 fake test videos, 3 did. "
-        "At its threshold this model flagged 40% of real test videos (16 of 40)."
+        "16 of 40 real test videos (40%) reached the model&#x27;s threshold."
     ) in html
     assert 'data-testid="score-caution"' not in html  # 40 reals and AUC 0.9: nothing to warn about
 
@@ -358,7 +358,7 @@ def test_the_result_warns_when_the_models_test_figures_are_weak(owner):
     with_test_scores(result, [0.1, 0.6, 0.95], [0.2, 0.91, 0.99], auc=0.75)
     html = client_for(owner).get(detail_url(submission)).content.decode()
     assert "Of 3 real test videos, 1 scored at least this high; of 3 fake test videos, 2 did." in html
-    assert "flagged 67% of real test videos (2 of 3)" in html
+    assert "2 of 3 real test videos (67%) reached the model&#x27;s threshold" in html
     assert (
         "Read this as a rough guide: it was tested on few real videos (3) and it ranked a fake test "
         "video above a real one only 75% of the time."
