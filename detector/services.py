@@ -112,14 +112,20 @@ def queue_position(submission):
     return ahead.count() + 1
 
 
-def submission_file_names(submission):
-    """Storage names of every file a submission's rows reference (video, crops, overlays)."""
-    names = [submission.video.name] if submission.video else []
-    for crop, overlay in FrameImage.objects.filter(result__submission=submission).values_list(
+def referenced_file_names(submissions):
+    """Storage names the rows of `submissions` (a queryset) reference: videos, crops, overlays."""
+    names = set(submissions.exclude(video="").values_list("video", flat=True))
+    for crop, overlay in FrameImage.objects.filter(result__submission__in=submissions).values_list(
         "crop", "overlay"
     ):
-        names += [name for name in (crop, overlay) if name]
+        names.update((crop, overlay))
+    names.discard("")
     return names
+
+
+def submission_file_names(submission):
+    """Storage names of every file a submission's rows reference (video, crops, overlays)."""
+    return sorted(referenced_file_names(Submission.objects.filter(pk=submission.pk)))
 
 
 def media_storage():
@@ -219,14 +225,7 @@ def _referenced_names(folder_names):
                 ids.append(name)
         except ValueError:
             pass  # not a folder we made: nothing in it is referenced
-    rows = Submission.objects.filter(public_id__in=ids)
-    names = set(rows.exclude(video="").values_list("video", flat=True))
-    for crop, overlay in FrameImage.objects.filter(result__submission__in=rows).values_list(
-        "crop", "overlay"
-    ):
-        names.update((crop, overlay))
-    names.discard("")
-    return names
+    return referenced_file_names(Submission.objects.filter(public_id__in=ids))
 
 
 def _modified_before(storage, name, cutoff):

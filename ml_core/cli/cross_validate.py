@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ml_core.cli import train
-from ml_core.cli.default_model import RECIPES, ROOT, slim_report, test_reports
+from ml_core.cli.default_model import (
+    RECIPES,
+    ROOT,
+    false_positive_rate,
+    share_at_or_above,
+    slim_report,
+    test_reports,
+)
 from ml_core.io import write_json
 from ml_core.training import metrics
 from ml_core.training.datasets import merge
@@ -74,8 +81,7 @@ def fold_splits(recipe_args, data, folder: Path, folds: int, seed: int) -> list[
 
 
 def detection_rate(scores, threshold) -> float:
-    fakes = [s["p_fake"] for s in scores if s["label"] == "FAKE"]
-    return float(np.mean(np.array(fakes) >= threshold)) if fakes else float("nan")
+    return share_at_or_above(scores, threshold, "FAKE")
 
 
 def fold_figures(report: dict) -> dict:
@@ -134,8 +140,7 @@ def rule_figures(validation: dict, test: dict, max_fpr: float) -> dict:
     threshold, _ = metrics.operating_threshold(y, np.array([s["p_fake"] for s in scores]), max_fpr)
     figures = {"threshold": threshold}
     for name in ("clean", "c40"):
-        reals = [s["p_fake"] for s in test[name]["scores"] if s["label"] == "REAL"]
-        figures[f"false_positive_rate_real_{name}"] = float(np.mean(np.array(reals) >= threshold))
+        figures[f"false_positive_rate_real_{name}"] = false_positive_rate(test[name]["scores"], threshold)
         figures[f"detection_rate_{name}"] = detection_rate(test[name]["scores"], threshold)
     return figures
 

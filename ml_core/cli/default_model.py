@@ -114,9 +114,14 @@ def manifest_sha256(folders) -> str:
     return digest.hexdigest()
 
 
+def share_at_or_above(scores, threshold, label) -> float:
+    """The share of `label` clips scoring at or above the threshold (NaN when there are none)."""
+    chosen = [s["p_fake"] for s in scores if s["label"] == label]
+    return float(np.mean(np.array(chosen) >= threshold)) if chosen else float("nan")
+
+
 def false_positive_rate(scores, threshold) -> float:
-    reals = [s["p_fake"] for s in scores if s["label"] == "REAL"]
-    return float(np.mean(np.array(reals) >= threshold)) if reals else float("nan")
+    return share_at_or_above(scores, threshold, "REAL")
 
 
 def slim_report(report: dict) -> dict:
