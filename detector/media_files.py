@@ -58,6 +58,15 @@ class StorageError(Exception):
     def message(self):
         return self.args[0]
 
+    @property
+    def status(self):
+        """The HTTP answer: 507 Insufficient Storage when full, else 503 (try again later)."""
+        return 507 if self.full else 503
+
+    @property
+    def code(self):
+        return "storage_full" if self.full else "storage_unavailable"
+
 
 def submission_folder(public_id):
     return f"{ROOT}/{public_id}"

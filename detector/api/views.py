@@ -123,10 +123,7 @@ def _create(request):
         submission = form.save(request.api_user)
     except media_files.StorageError as exc:
         # Nothing was kept; the same request may succeed later.
-        if exc.full:
-            response = error(507, "storage_full", exc.message)
-        else:
-            response = error(503, "storage_unavailable", exc.message)
+        response = error(exc.status, exc.code, exc.message)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     response = JsonResponse(submission_json(request, submission, full=True), status=201)

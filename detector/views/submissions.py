@@ -53,7 +53,7 @@ def submission_create(request):
                 submission = form.save(request.user)
             except media_files.StorageError as exc:
                 # Full (507) or refused (503): nothing was kept, and trying later may work.
-                upload_error, status = exc.message, 507 if exc.full else 503
+                upload_error, status = exc.message, exc.status
                 if _wants_json(request):
                     return JsonResponse({"errors": {"video": [upload_error]}}, status=status)
             else:
