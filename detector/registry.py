@@ -42,7 +42,8 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
     Raises ml_core.errors.CheckpointError (nothing stored) when the file does not load. A file
     whose SHA-256 is already registered returns the existing row (activated when asked).
     A metrics.json beside a checkpoint given as a path adds the model's test scores
-    (metrics["test_scores"], see ml_core.model.test_figures).
+    (metrics["test_scores"], see ml_core.model.test_figures); a registered row that lacks them
+    (installed before they were recorded) gets them then.
     """
     from ml_core.model.checkpoints import file_sha256, load_checkpoint
     from ml_core.model.test_figures import read_beside
@@ -51,15 +52,33 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
         path = _local_copy(source, folder)
         sha256 = file_sha256(path) if path.is_file() else None
         existing = DetectorModel.objects.filter(sha256=sha256).first() if sha256 else None
+        # Only a file given by path has a folder of its own to read metrics.json from.
+        beside = isinstance(source, str | os.PathLike)
         if existing is None:
             loaded = load_checkpoint(path)  # CheckpointError with the loader's message
-            # Only a file given by path has a folder of its own to read metrics.json from.
-            beside = isinstance(source, str | os.PathLike)
             test_scores = read_beside(path, sha256) if beside else None
             existing = _store(path, loaded, name=name, notes=notes, test_scores=test_scores)
+        elif beside and "test_scores" not in existing.metrics:
+            add_test_scores(existing, read_beside(path, sha256))
     if activate:
         activate_detector(existing)
     return existing
+
+
+def add_test_scores(detector_model, test_scores):
+    """Record test scores on a registered model that has none; True when it got them."""
+    if not test_scores:
+        return False
+    with transaction.atomic():
+        row = DetectorModel.objects.select_for_update().get(pk=detector_model.pk)
+        if "test_scores" in row.metrics:
+            detector_model.metrics = row.metrics
+            return False
+        row.metrics = {**row.metrics, "test_scores": test_scores}
+        row.save(update_fields=["metrics"])
+    detector_model.metrics = row.metrics
+    logger.info("added test figures to detector %s", detector_model)
+    return True
 
 
 def _store(path, loaded, *, name, notes, test_scores=None):

@@ -99,6 +99,41 @@ def test_install_detector_default_records_the_shipped_models_test_figures(settin
     assert record["threshold"] == metrics["test"]["threshold"]
 
 
+def test_installing_a_registered_file_again_backfills_its_missing_test_scores(tmp_path):
+    # A database made before test figures were recorded: the row exists without them.
+    path = make_tiny_checkpoint(tmp_path / "model.pt")
+    output_of("install_detector", str(path))
+    assert "test_scores" not in DetectorModel.objects.get().metrics
+    write_test_metrics(path, sha256=file_sha256(path))
+    output_of("install_detector", str(path))
+    detector = DetectorModel.objects.get()
+    assert detector.metrics["test_scores"]["count"] == 5
+    assert detector.metrics["kind"]  # the rest of the record is kept
+
+
+def test_install_detector_default_backfills_the_test_scores_of_the_active_shipped_model(tmp_path, settings):
+    # Every `make run` calls install_detector --default: an older database catches up.
+    path = make_tiny_checkpoint(tmp_path / "shipped.pt")
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(path)
+    output_of("install_detector", "--default")
+    assert "test_scores" not in DetectorModel.objects.get(is_active=True).metrics
+    write_test_metrics(path)
+    text = output_of("install_detector", "--default")
+    assert "added its test figures" in text
+    assert DetectorModel.objects.get(is_active=True).metrics["test_scores"]["count"] == 5
+    assert DetectorModel.objects.count() == 1
+
+
+def test_install_detector_default_leaves_another_active_models_figures_alone(tmp_path, settings):
+    chosen = make_tiny_checkpoint(tmp_path / "chosen.pt", seed=1)
+    output_of("install_detector", str(chosen), "--activate")
+    shipped = make_tiny_checkpoint(tmp_path / "shipped" / "shipped.pt", seed=2)
+    write_test_metrics(shipped)
+    settings.DETECTOR_DEFAULT_CHECKPOINT = str(shipped)
+    output_of("install_detector", "--default")
+    assert "test_scores" not in DetectorModel.objects.get(is_active=True).metrics
+
+
 def test_install_detector_ignores_a_metrics_json_of_another_checkpoint(tmp_path):
     path = make_tiny_checkpoint(tmp_path / "model.pt")
     write_test_metrics(path, sha256="00" * 32)
