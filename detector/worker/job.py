@@ -212,6 +212,9 @@ class AnalysisJob:
             "decisive_identity": prediction.decisive_identity,
             "threshold": prediction.threshold,
             "uncertain_band": prediction.uncertain_band,
+            # How sure the score is (ml_core.inference.score): None when no person had 2 faces.
+            "score_interval": prediction.score_interval,
+            "interval_level": prediction.interval_level,
             "attempt": submission.attempts,
         }
         with transaction.atomic():

@@ -75,3 +75,28 @@ def overlay(crop_bgr, cam, alpha=0.45):
     )
     heat = cv2.applyColorMap(np.uint8(np.round(255 * cam)), cv2.COLORMAP_JET)
     return cv2.addWeighted(np.ascontiguousarray(crop_bgr, dtype=np.uint8), 1 - alpha, heat, alpha, 0)
+
+
+def face_ellipse(height, width, margin):
+    """(height, width) bool mask of the ellipse inscribed in the face box of a crop cut with `margin`.
+
+    A crop is the face box plus `margin` of its size on each side, so the box fills the central
+    1 / (1 + 2 margin) of each side (the frame's edge can clamp a crop; then this is approximate).
+    """
+    share = 1.0 / (1.0 + 2.0 * margin)
+    ys = (np.arange(height) + 0.5 - height / 2) / (share * height / 2)
+    xs = (np.arange(width) + 0.5 - width / 2) / (share * width / 2)
+    return ys[:, None] ** 2 + xs[None, :] ** 2 <= 1.0
+
+
+def heat_in_face(cam, margin):
+    """The share of a Grad-CAM map's heat (h, w) that lies inside the face ellipse, in [0, 1].
+
+    A map with no heat at all (nothing pushed towards FAKE) counts as inside: there is nothing
+    outside the face to warn about.
+    """
+    cam = np.clip(np.asarray(cam, dtype=np.float64), 0.0, None)
+    total = cam.sum()
+    if total <= 0:
+        return 1.0
+    return float(cam[face_ellipse(*cam.shape, margin)].sum() / total)

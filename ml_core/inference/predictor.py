@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ml_core.errors import NoFaceFound
-from ml_core.inference.explain import cams_from_activations, capture_last_stage, overlay
+from ml_core.inference.explain import cams_from_activations, capture_last_stage, heat_in_face, overlay
+from ml_core.inference.score import LEVEL, MIN_IDENTITY_FRAMES, bootstrap_interval, straddles
 from ml_core.model.checkpoints import load_checkpoint
 from ml_core.model.transforms import crops_to_tensor
 
@@ -34,6 +35,10 @@ class IdentityPrediction:
     timestamps: list[float]
     # False when the identity was seen in too few frames to take part in the video's verdict.
     counted: bool = True
+    # [low, high] of this person's score (ml_core.inference.score); None with fewer than 2 faces.
+    interval: list[float] | None = None
+    # Per face (explain=True): the share of its Grad-CAM heat inside the central face ellipse.
+    heat_in_face: list[float] | None = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -54,6 +59,10 @@ class Prediction:
     decisive_identity: int = 0
     threshold: float = 0.5
     uncertain_band: float = 0.1
+    # [low, high] of fake_probability from a bootstrap over the counted people's faces, at
+    # interval_level coverage (ml_core.inference.score); None when no person has 2 faces.
+    score_interval: list[float] | None = None
+    interval_level: float = LEVEL
     timings: dict[str, float] = field(default_factory=dict)
     # identity -> BGR uint8 Grad-CAM overlays aligned with that identity's frames (explain=True)
     overlays: dict[int, list[np.ndarray]] = field(default_factory=dict)
@@ -66,10 +75,15 @@ class Prediction:
         return data
 
 
-def verdict(p_fake, threshold=0.5, band=0.1):
-    """FAKE / REAL, or UNCERTAIN when the probability is within `band` of the threshold."""
+def verdict(p_fake, threshold=0.5, band=0.1, interval=None):
+    """FAKE / REAL, or UNCERTAIN when the probability is within `band` of the threshold or its
+    likely range (`interval`, (low, high)) has scores on both sides of the threshold.
+
+    The one place the verdict rule lives: the worker, the command line and the evaluation reports
+    all call this.
+    """
     # Rounded so that a probability exactly on the band's edge (0.6 with 0.5 +- 0.1) is confident.
-    if round(abs(p_fake - threshold), 9) < band:
+    if round(abs(p_fake - threshold), 9) < band or straddles(interval, threshold):
         return "UNCERTAIN"
     return "FAKE" if p_fake >= threshold else "REAL"
 
@@ -99,7 +113,7 @@ class Predictor:
         threshold=None,
         aggregation=None,
         max_batch=64,
-        min_identity_frames=3,
+        min_identity_frames=MIN_IDENTITY_FRAMES,
         threads=None,
         name=None,
     ):
@@ -150,8 +164,19 @@ class Predictor:
         amp = str(self.amp_dtype).removeprefix("torch.") if self.amp else None
         return {**self.loaded.info(), "config": self.config.to_dict(), "device": str(self.device), "amp": amp}
 
-    def label_for(self, p_fake):
-        return verdict(p_fake, self.config.threshold, self.config.uncertain_band)
+    def label_for(self, p_fake, interval=None):
+        return verdict(p_fake, self.config.threshold, self.config.uncertain_band, interval)
+
+    def _interval(self, people):
+        """The bootstrap interval of a score made from `people` (per-face probability lists).
+
+        Only the "mean" aggregation makes a person's score from all their faces; with "last" a
+        resample of the faces says nothing about the score, so there is no interval.
+        """
+        if self.config.aggregation != "mean":
+            return None
+        interval = bootstrap_interval(people)
+        return None if interval is None else [round(interval[0], 6), round(interval[1], 6)]
 
     # Tensors -------------------------------------------------------------------------------
 
@@ -256,30 +281,42 @@ class Predictor:
             identities, overlays = [], {}
             for identity_id, track in tracks:
                 video_p, frame_p = results[g]
+                heat = None
                 if cams is not None:
                     overlays[identity_id] = [
                         overlay(face.crop, cams[offset + k]) for k, (_, face) in enumerate(track)
                     ]
+                    heat = [
+                        round(heat_in_face(cams[offset + k], self.config.margin), 4)
+                        for k in range(len(track))
+                    ]
                 g += 1
                 offset += len(track)
                 counted = identity_id == extraction.main_identity or len(track) >= self.min_identity_frames
+                frame_probabilities = [float(p) for p in frame_p]
+                interval = self._interval([frame_probabilities])
                 identities.append(
                     IdentityPrediction(
                         id=identity_id,
-                        label=self.label_for(video_p),
+                        label=self.label_for(video_p, interval),
                         fake_probability=float(video_p),
-                        frame_probabilities=[float(p) for p in frame_p],
+                        frame_probabilities=frame_probabilities,
                         frame_indices=[frame.index for frame, _ in track],
                         timestamps=[float(frame.timestamp) for frame, _ in track],
                         counted=counted,
+                        interval=interval,
+                        heat_in_face=heat,
                     )
                 )
             main = identities[0]
             # The video is FAKE if any identity is: the most FAKE identity that counts decides.
-            decisive = max((i for i in identities if i.counted), key=lambda i: i.fake_probability)
+            counted_people = [i for i in identities if i.counted]
+            decisive = max(counted_people, key=lambda i: i.fake_probability)
+            # How sure: resample every counted person's faces, as the "most FAKE person" rule reads them.
+            score_interval = self._interval([i.frame_probabilities for i in counted_people])
             predictions.append(
                 Prediction(
-                    label=self.label_for(decisive.fake_probability),
+                    label=self.label_for(decisive.fake_probability, score_interval),
                     fake_probability=decisive.fake_probability,
                     frame_probabilities=main.frame_probabilities,
                     frame_indices=main.frame_indices,
@@ -292,6 +329,7 @@ class Predictor:
                     decisive_identity=decisive.id,
                     threshold=self.config.threshold,
                     uncertain_band=self.config.uncertain_band,
+                    score_interval=score_interval,
                     timings=dict(timings),
                     overlays=overlays,
                 )
