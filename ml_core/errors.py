@@ -3,6 +3,11 @@
 from ml_core.constants import VIDEO_FORMATS
 
 
+class UsageError(ValueError):
+    """Arguments or data a command cannot work with. Library code raises it; the command-line
+    entry points (ml_core.cli.*) turn it into an exit with its message."""
+
+
 class MlCoreError(Exception):
     """Base class. `code` is stable (stored, tested); `user_message` is for people."""
 

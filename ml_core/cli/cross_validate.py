@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_core.cli import train
+from ml_core.cli import exits_on_usage_error, train
 from ml_core.cli.default_model import (
     RECIPES,
     ROOT,
@@ -163,6 +163,7 @@ def summarise(per_fold: list[dict]) -> dict:
     return summary
 
 
+@exits_on_usage_error
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 
+from ml_core.cli import exits_on_usage_error
 from ml_core.cli.options import add_dataset_options
 from ml_core.media.compression import PRESETS as COMPRESSION_PRESETS
 from ml_core.media.extraction import DETECTORS
@@ -74,6 +75,7 @@ def get_args_parser(add_help=True):
     return parser
 
 
+@exits_on_usage_error
 def main(args=None):
     """Evaluate. `args`: parsed arguments, or a list of command-line strings (None: sys.argv)."""
     if args is None or isinstance(args, (list, tuple)):

@@ -19,6 +19,7 @@ clips: what a batch holds); this module only parses arguments, like torchvision'
 import argparse
 import os
 
+from ml_core.cli import exits_on_usage_error
 from ml_core.cli.options import add_dataset_options
 from ml_core.media.extraction import DETECTORS
 from ml_core.model.detector import BACKBONES
@@ -179,6 +180,7 @@ def get_args_parser(add_help=True):
     return parser
 
 
+@exits_on_usage_error
 def main(args=None):
     """Train. `args`: parsed arguments, or a list of command-line strings (None: sys.argv)."""
     if args is None or isinstance(args, (list, tuple)):

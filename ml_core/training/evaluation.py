@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml_core.errors import UsageError
 from ml_core.io import write_json
 from ml_core.media.compression import PRESETS, reencode
 from ml_core.model.checkpoints import load_checkpoint
@@ -25,7 +26,7 @@ def _select(items, args):
     if args.subset == "all" and not args.split:
         return items
     if not args.split:
-        raise SystemExit("--subset needs --split (the split.json written by training); or use --subset all")
+        raise UsageError("--subset needs --split (the split.json written by training); or use --subset all")
     split = load_split(args.split)
     if args.subset == "all":
         return [item for item in items if item.video_id in split.assignments]
@@ -231,7 +232,7 @@ def evaluate(args):
     if args.fakes == "self-blended":
         items = [item for item in items if not item.is_fake]
     if not items:
-        raise SystemExit("no videos to evaluate")
+        raise UsageError("no videos to evaluate")
     not_recompressed = []
     if args.recompress:
         folder = Path(args.cache_dir or out / "cache") / "recompressed" / args.recompress

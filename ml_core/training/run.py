@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_core.errors import UsageError
 from ml_core.io import write_json
 from ml_core.model.checkpoints import atomic_save, load_checkpoint, save_checkpoint
 from ml_core.model.detector import LITE_BACKBONES, DeepfakeDetector, DetectorConfig
@@ -49,7 +50,7 @@ def load_data(path, args):
             path, args.layout, compression=args.compression, identity_pattern=args.identity_pattern
         )
     except ValueError as exc:
-        raise SystemExit(f"--data {path}: {exc}") from exc
+        raise UsageError(f"--data {path}: {exc}") from exc
 
 
 def sbi_config_from(args) -> SBIConfig:
@@ -166,7 +167,7 @@ def prepare_data(args, cache_config: CacheConfig, run_dir: Path):
         if dropped:
             logger.info("--fakes self-blended: %d fake videos of the dataset are not used", dropped)
     if not items:
-        raise SystemExit("no videos found in " + ", ".join(args.data))
+        raise UsageError("no videos found in " + ", ".join(args.data))
     cache = VideoCache(args.cache_dir or run_dir / "cache", cache_config)
     summary = cache.build(items, workers=args.cache_workers, progress=not args.no_progress)
     logger.info("cache: %s", summary)
@@ -213,7 +214,7 @@ def training_only(folders, items, split) -> list[VideoItem]:
     for folder in folders:
         for item in read_generated(folder).items:
             if not item.official_split:
-                raise SystemExit(
+                raise UsageError(
                     f"{folder} was generated without a split file: run ml_core.cli.make_fakes with "
                     "--split RUN_DIR/split.json so its clips can be kept out of validation and test"
                 )
@@ -247,19 +248,70 @@ def train(args):
 
 
 def _train(args, run_dir: Path):
+    """The steps of a run: set up, data, optimisation, record or resume, then the epochs."""
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed, deterministic=args.deterministic)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    eval_frames = args.eval_frames or args.frames
     if args.accum_steps < 1 or args.frames < 1 or args.batch_size < 1:
-        raise SystemExit("--accum-steps, --frames and --batch-size must be at least 1")
+        raise UsageError("--accum-steps, --frames and --batch-size must be at least 1")
 
     model, config, origin = build_model(args)
     if args.freeze_stages:
         model.freeze_backbone(args.freeze_stages)
     if config.margin != args.margin and args.init_checkpoint:
         logger.info("crop margin %.2f taken from the initial checkpoint", config.margin)
+    data = training_data(args, config, run_dir, device)
+    model.to(device)
+    optim = optimisation(args, model, data.train_samples, config, device)
+    resolved = describe_run(args, config, data, optim, origin, device)
+    state = record_or_resume(args, run_dir, resolved, model, optim, device)
+    run = Run(args, run_dir, device, model, config, origin, data, optim, resolved)
+    logger.info(
+        "training on %s: %d training clips, %d validation clips, %d steps per epoch",
+        device,
+        len(data.train_samples),
+        len(data.val_samples),
+        optim.steps_per_epoch,
+    )
+    started = time.perf_counter()
+    first_epoch = state["epoch"]
+    for epoch in range(first_epoch, args.epochs):
+        if out_of_patience_or_time(args, state, epoch, first_epoch, started):
+            break
+        run_epoch(run, epoch, state)
+    logger.info(
+        "done in %.0f s: best validation video AUC %.4f at epoch %s -> %s",
+        time.perf_counter() - started,
+        state["best_auc"],
+        state["best_epoch"],
+        run_dir / "best.pt",
+    )
+    return state
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """What the epochs read: the clips, their datasets and loaders, and how they were made."""
+
+    dataset: object  # the merged VideoDataset
+    items: list
+    unusable: list
+    cache: VideoCache
+    cache_config: CacheConfig
+    cache_summary: dict
+    split: object
+    augment: object
+    sbi_config: SBIConfig
+    train_samples: list
+    val_samples: list
+    train_set: ClipDataset
+    val_loader: torch.utils.data.DataLoader
+    val_compressed_loader: torch.utils.data.DataLoader | None
+
+
+def training_data(args, config, run_dir: Path, device) -> TrainingData:
+    """Cache the crops, split, and build the training set and validation loaders."""
     cache_config = CacheConfig(
         frames=args.cache_frames, detector=args.detector, margin=config.margin, crop_size=config.image_size
     )
@@ -274,11 +326,12 @@ def _train(args, run_dir: Path):
         val_items, args.val_fakes or args.fakes, fakes_per_video=args.val_fakes_per_video
     )
     if not train_samples or not val_samples:
-        raise SystemExit(
+        raise UsageError(
             f"not enough usable videos: {len(train_samples)} training and {len(val_samples)} validation clips"
         )
     augment = PRESETS["none" if args.no_augment else args.augment]
     sbi_config = sbi_config_from(args)
+    eval_frames = args.eval_frames or args.frames
     train_set = ClipDataset(
         train_samples,
         cache,
@@ -290,19 +343,9 @@ def _train(args, run_dir: Path):
         augment=augment,
         sbi_config=sbi_config,
     )
-    val_set = ClipDataset(
-        val_samples, cache, config, frames=eval_frames, train=False, seed=args.seed, sbi_config=sbi_config
-    )
-    loader_options = dict(
-        batch_size=args.batch_size,
-        num_workers=args.workers,
-        worker_init_fn=worker_init_fn,
-        pin_memory=device.type == "cuda",
-    )
-    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_options)
-    val_compressed_loader = None
-    if args.val_crf is not None:
-        val_compressed = ClipDataset(
+
+    def val_loader(eval_crf=None):
+        clips = ClipDataset(
             val_samples,
             cache,
             config,
@@ -310,13 +353,49 @@ def _train(args, run_dir: Path):
             train=False,
             seed=args.seed,
             sbi_config=sbi_config,
-            eval_crf=args.val_crf,
+            eval_crf=eval_crf,
         )
-        val_compressed_loader = torch.utils.data.DataLoader(val_compressed, shuffle=False, **loader_options)
+        return torch.utils.data.DataLoader(
+            clips, batch_size=args.batch_size, shuffle=False, **loader_options(args, device)
+        )
 
-    model.to(device)
+    return TrainingData(
+        dataset=dataset,
+        items=items,
+        unusable=unusable,
+        cache=cache,
+        cache_config=cache_config,
+        cache_summary=cache_summary,
+        split=split,
+        augment=augment,
+        sbi_config=sbi_config,
+        train_samples=train_samples,
+        val_samples=val_samples,
+        train_set=train_set,
+        val_loader=val_loader(),
+        val_compressed_loader=None if args.val_crf is None else val_loader(args.val_crf),
+    )
+
+
+def loader_options(args, device) -> dict:
+    return dict(num_workers=args.workers, worker_init_fn=worker_init_fn, pin_memory=device.type == "cuda")
+
+
+@dataclasses.dataclass
+class Optimisation:
+    """The loss, optimiser, schedule and mixed precision of a run (their states go in last.pt)."""
+
+    class_weights: torch.Tensor
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    steps_per_epoch: int
+    amp: Amp
+    scaler: torch.amp.GradScaler
+
+
+def optimisation(args, model, train_samples, config, device) -> Optimisation:
     weights = class_weights(train_samples, config) if args.class_weights == "balanced" else torch.ones(2)
-    criterion = nn.CrossEntropyLoss(weight=weights.to(device))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     batches_per_epoch = len(paired_batches(train_samples, args.batch_size, torch.Generator().manual_seed(0)))
@@ -329,25 +408,37 @@ def _train(args, run_dir: Path):
     )
     amp_enabled = device.type == "cuda" and args.amp != "off"
     amp_dtype = torch.bfloat16 if amp_enabled and torch.cuda.is_bf16_supported() else torch.float16
-    amp = Amp(amp_enabled, amp_dtype, device.type)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_enabled and amp_dtype == torch.float16)
+    return Optimisation(
+        class_weights=weights,
+        criterion=nn.CrossEntropyLoss(weight=weights.to(device)),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        steps_per_epoch=steps_per_epoch,
+        amp=Amp(amp_enabled, amp_dtype, device.type),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_enabled and amp_dtype == torch.float16),
+    )
 
-    resolved = {
+
+def describe_run(args, config, data: TrainingData, optim: Optimisation, origin, device) -> dict:
+    """Everything that decided this run, as config.json records it."""
+    items, cache = data.items, data.cache
+    usable = {item.video_id for item in items} - {item.video_id for item in data.unusable}
+    return {
         "args": vars(args),
         "detector": config.to_dict(),
-        "augment": augment.to_dict(),
-        "sbi": dataclasses.asdict(sbi_config) if args.fakes != "dataset" else None,
-        "cache": {"folder": str(cache.folder), **cache_config.to_dict(), "summary": cache_summary},
+        "augment": data.augment.to_dict(),
+        "sbi": dataclasses.asdict(data.sbi_config) if args.fakes != "dataset" else None,
+        "cache": {"folder": str(cache.folder), **data.cache_config.to_dict(), "summary": data.cache_summary},
         "data": {
             "datasets": args.data,
-            "name": dataset.name,
+            "name": data.dataset.name,
             "videos": len(items),
-            "unusable": [{"video_id": i.video_id, "status": cache.status(i)} for i in unusable],
-            "split": split.counts([i for i in items if i.video_id in usable]),
-            "train_clips": len(train_samples),
-            "val_clips": len(val_samples),
+            "unusable": [{"video_id": i.video_id, "status": cache.status(i)} for i in data.unusable],
+            "split": data.split.counts([i for i in items if i.video_id in usable]),
+            "train_clips": len(data.train_samples),
+            "val_clips": len(data.val_samples),
         },
-        "class_weights": weights.tolist(),
+        "class_weights": optim.class_weights.tolist(),
         "origin": origin,
         "environment": {
             "python": platform.python_version(),
@@ -355,126 +446,132 @@ def _train(args, run_dir: Path):
             "device": str(device),
         },
     }
+
+
+def record_or_resume(args, run_dir: Path, resolved, model, optim: Optimisation, device) -> dict:
+    """Write config.json; with --resume first load last.pt (same recipe only). Returns the state."""
     last_path = run_dir / "last.pt"
     resumed = None
     if args.resume:
         if not last_path.is_file():
-            raise SystemExit(f"--resume: {last_path} does not exist")
+            raise UsageError(f"--resume: {last_path} does not exist")
         resumed = torch.load(last_path, map_location=device, weights_only=True)
         check_resumable(resumed, args, last_path)  # before config.json is rewritten
     _write_json(run_dir / "config.json", resolved)
+    if resumed is None:
+        return {"epoch": 0, "best_auc": -1.0, "best_epoch": None, "stale_epochs": 0}
+    model.load_state_dict(resumed["model"])
+    optim.optimizer.load_state_dict(resumed["optimizer"])
+    optim.scheduler.load_state_dict(resumed["scheduler"])
+    optim.scaler.load_state_dict(resumed["scaler"])
+    logger.info("resumed from %s after epoch %d", last_path, resumed["state"]["epoch"])
+    return resumed["state"]
 
-    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": None, "stale_epochs": 0}
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        scaler.load_state_dict(resumed["scaler"])
-        state = resumed["state"]
-        logger.info("resumed from %s after epoch %d", last_path, state["epoch"])
 
-    logger.info(
-        "training on %s: %d training clips, %d validation clips, %d steps per epoch",
+def out_of_patience_or_time(args, state, epoch, first_epoch, started) -> bool:
+    if state["stale_epochs"] >= args.patience:
+        logger.info("early stop: no better validation AUC for %d epochs", args.patience)
+        return True
+    if args.max_minutes and epoch > first_epoch:
+        elapsed = time.perf_counter() - started
+        # Stop before an epoch that would end past the budget, at the pace so far.
+        if elapsed * (epoch + 1 - first_epoch) / (epoch - first_epoch) > args.max_minutes * 60:
+            logger.info("time budget: stopping after %d epochs (%.1f minutes)", epoch, elapsed / 60)
+            return True
+    return False
+
+
+@dataclasses.dataclass
+class Run:
+    """One training run's parts, as the epochs use them."""
+
+    args: object
+    run_dir: Path
+    device: torch.device
+    model: DeepfakeDetector
+    config: DetectorConfig
+    origin: dict
+    data: TrainingData
+    optim: Optimisation
+    resolved: dict
+
+
+def run_epoch(run: Run, epoch: int, state: dict):
+    """Train one epoch, validate, keep best.pt when it improved, write last.pt and the history line."""
+    args, data, optim, device = run.args, run.data, run.optim, run.device
+    epoch_started = time.perf_counter()
+    data.train_set.set_epoch(epoch)
+    # Shuffle order and dropout depend only on (seed, epoch): a resumed run sees the same.
+    torch.manual_seed(derive_seed(args.seed, "epoch", epoch))
+    generator = torch.Generator().manual_seed(derive_seed(args.seed, "shuffle", epoch))
+    train_loader = torch.utils.data.DataLoader(
+        data.train_set,
+        batch_sampler=paired_batches(data.train_samples, args.batch_size, generator),
+        **loader_options(args, device),
+    )
+    train_stats = train_one_epoch(
+        run.model,
+        optim.criterion,
+        optim.optimizer,
+        optim.scheduler,
+        train_loader,
         device,
-        len(train_samples),
-        len(val_samples),
-        steps_per_epoch,
+        epoch,
+        amp=optim.amp,
+        scaler=optim.scaler,
+        args=args,
     )
-    started = time.perf_counter()
-    first_epoch = state["epoch"]
-    for epoch in range(first_epoch, args.epochs):
-        if state["stale_epochs"] >= args.patience:
-            logger.info("early stop: no better validation AUC for %d epochs", args.patience)
-            break
-        if args.max_minutes and epoch > first_epoch:
-            elapsed = time.perf_counter() - started
-            if elapsed * (epoch + 1 - first_epoch) / (epoch - first_epoch) > args.max_minutes * 60:
-                logger.info("time budget: stopping after %d epochs (%.1f minutes)", epoch, elapsed / 60)
-                break
-        epoch_started = time.perf_counter()
-        train_set.set_epoch(epoch)
-        # Shuffle order and dropout depend only on (seed, epoch): a resumed run sees the same.
-        torch.manual_seed(derive_seed(args.seed, "epoch", epoch))
-        generator = torch.Generator().manual_seed(derive_seed(args.seed, "shuffle", epoch))
-        batches = paired_batches(train_samples, args.batch_size, generator)
-        train_loader = torch.utils.data.DataLoader(
-            train_set,
-            batch_sampler=batches,
-            num_workers=args.workers,
-            worker_init_fn=worker_init_fn,
-            pin_memory=device.type == "cuda",
-        )
-        train_stats = train_one_epoch(
-            model,
-            criterion,
-            optimizer,
-            scheduler,
-            train_loader,
-            device,
-            epoch,
-            amp=amp,
-            scaler=scaler,
-            args=args,
-        )
-        report = validate(model, val_loader, val_compressed_loader, device, amp, args.max_fpr)
-        val_auc = report["selection_auc"]
-        improved = not math.isnan(val_auc) and val_auc > state["best_auc"]
-        state["epoch"] = epoch + 1
-        if improved:
-            state.update(best_auc=val_auc, best_epoch=epoch + 1, stale_epochs=0)
-            save_best(run_dir / "best.pt", model, config, report, epoch + 1, resolved, origin)
-        else:
-            state["stale_epochs"] += 1
-        atomic_save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "state": state,
-                "config": config.to_dict(),
-                "recipe": recipe_of(args),
-            },
-            last_path,
-        )
-        line = {
-            "epoch": epoch + 1,
-            "train_loss": train_stats["loss"],
-            "train_accuracy": train_stats["accuracy"],
-            "sbi_ellipse_frames": train_stats["sbi_ellipse_frames"],
-            "val_video_auc": report["video"]["auc"],
-            "val_compressed_video_auc": report.get("compressed", {}).get("auc"),
-            "val_frame_auc": report["frame"]["auc"],
-            "val_balanced_accuracy": report["video"]["balanced_accuracy"],
-            "val_threshold": report["threshold"],
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": round(time.perf_counter() - epoch_started, 1),
-            "best": improved,
-        }
-        with (run_dir / "history.jsonl").open("a") as handle:
-            handle.write(json.dumps(line) + "\n")
-        logger.info(
-            "epoch %d/%d  loss %.4f  train acc %.3f  val video AUC %.4f (compressed %s)  frame AUC %.4f"
-            "  bal acc %.3f%s  (%.0f s)",
-            epoch + 1,
-            args.epochs,
-            line["train_loss"],
-            line["train_accuracy"],
-            line["val_video_auc"],
-            "-" if line["val_compressed_video_auc"] is None else f"{line['val_compressed_video_auc']:.4f}",
-            line["val_frame_auc"],
-            line["val_balanced_accuracy"],
-            "  *best*" if improved else "",
-            line["seconds"],
-        )
+    report = validate(run.model, data.val_loader, data.val_compressed_loader, device, optim.amp, args.max_fpr)
+    val_auc = report["selection_auc"]
+    improved = not math.isnan(val_auc) and val_auc > state["best_auc"]
+    state["epoch"] = epoch + 1
+    if improved:
+        state.update(best_auc=val_auc, best_epoch=epoch + 1, stale_epochs=0)
+        save_best(run.run_dir / "best.pt", run.model, run.config, report, epoch + 1, run.resolved, run.origin)
+    else:
+        state["stale_epochs"] += 1
+    atomic_save(
+        {
+            "model": run.model.state_dict(),
+            "optimizer": optim.optimizer.state_dict(),
+            "scheduler": optim.scheduler.state_dict(),
+            "scaler": optim.scaler.state_dict(),
+            "state": state,
+            "config": run.config.to_dict(),
+            "recipe": recipe_of(args),
+        },
+        run.run_dir / "last.pt",
+    )
+    line = {
+        "epoch": epoch + 1,
+        "train_loss": train_stats["loss"],
+        "train_accuracy": train_stats["accuracy"],
+        "sbi_ellipse_frames": train_stats["sbi_ellipse_frames"],
+        "val_video_auc": report["video"]["auc"],
+        "val_compressed_video_auc": report.get("compressed", {}).get("auc"),
+        "val_frame_auc": report["frame"]["auc"],
+        "val_balanced_accuracy": report["video"]["balanced_accuracy"],
+        "val_threshold": report["threshold"],
+        "lr": optim.scheduler.get_last_lr()[0],
+        "seconds": round(time.perf_counter() - epoch_started, 1),
+        "best": improved,
+    }
+    with (run.run_dir / "history.jsonl").open("a") as handle:
+        handle.write(json.dumps(line) + "\n")
     logger.info(
-        "done in %.0f s: best validation video AUC %.4f at epoch %s -> %s",
-        time.perf_counter() - started,
-        state["best_auc"],
-        state["best_epoch"],
-        run_dir / "best.pt",
+        "epoch %d/%d  loss %.4f  train acc %.3f  val video AUC %.4f (compressed %s)  frame AUC %.4f"
+        "  bal acc %.3f%s  (%.0f s)",
+        epoch + 1,
+        args.epochs,
+        line["train_loss"],
+        line["train_accuracy"],
+        line["val_video_auc"],
+        "-" if line["val_compressed_video_auc"] is None else f"{line['val_compressed_video_auc']:.4f}",
+        line["val_frame_auc"],
+        line["val_balanced_accuracy"],
+        "  *best*" if improved else "",
+        line["seconds"],
     )
-    return state
 
 
 # Arguments that say how to run, not what to train, and when to stop (extending a run is a
@@ -511,7 +608,7 @@ def check_resumable(saved: dict, args, last_path) -> None:
         details = ", ".join(
             f"--{k.replace('_', '-')} {saved['recipe'].get(k)!r} -> {wanted.get(k)!r}" for k in changed
         )
-        raise SystemExit(
+        raise UsageError(
             f"--resume: {last_path} was trained with other settings ({details}); "
             "resume with the same arguments, or start again in another --out folder"
         )

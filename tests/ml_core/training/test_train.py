@@ -383,13 +383,15 @@ def test_generated_clips_join_training_only_and_never_bring_a_held_out_person(tm
 
 
 def test_generated_clips_made_without_a_split_file_are_refused(tmp_path):
+    from ml_core.errors import UsageError
     from ml_core.training.run import training_only
     from ml_core.training.splits import Split
 
     root = write_generated(
         tmp_path / "gen", [{"label": "REAL", "local_file": "real/c23/a.mp4", "identities": "[]"}]
     )
-    with pytest.raises(SystemExit, match="without a split file"):
+    # Library code raises UsageError (the command turns it into an exit with this message).
+    with pytest.raises(UsageError, match="without a split file"):
         training_only([root], [], Split({}, 0, {}, True))
 
 
