@@ -8,6 +8,7 @@ install:
 	@scripts/bootstrap.sh
 
 run: install
+	@scripts/ensure_pdf_tools.sh
 	@$(PY) scripts/run.py
 
 lint: install
@@ -21,6 +22,7 @@ check: install
 
 test: install lint check
 	@scripts/ensure_chromium.sh
+	@scripts/ensure_pdf_tools.sh
 	$(PY) -m pytest
 	@$(MAKE) --no-print-directory test-postgres
 

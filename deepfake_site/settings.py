@@ -176,6 +176,17 @@ DETECTOR_DEFAULT_CHECKPOINT = env_str("DETECTOR_DEFAULT_CHECKPOINT", str(DEFAULT
 # Workers keep a local copy of each checkpoint here, keyed by SHA-256 (storage may be remote).
 DETECTOR_CACHE_DIR = Path(env_str("DETECTOR_CACHE_DIR", str(VAR_DIR / "detector-cache")))
 
+# Signed reports (detector/reports). The Ed25519 signing key: REPORT_SIGNING_KEY (a PEM private
+# key, for deployments that hand out secrets through the environment), else a key created on first
+# use in REPORT_SIGNING_KEY_DIR (mode 0600, outside the repository and media). The public keys,
+# old ones included with their dates, are kept in that folder's public_keys.json.
+REPORT_SIGNING_KEY = env_str("REPORT_SIGNING_KEY", "")
+REPORT_SIGNING_KEY_DIR = Path(env_str("REPORT_SIGNING_KEY_DIR", str(VAR_DIR / "report-keys")))
+# The software version a report names; empty: the git commit the code runs from.
+REPORT_SOFTWARE_VERSION = env_str("REPORT_SOFTWARE_VERSION", "")
+# Largest file the public "verify a report" page reads.
+REPORT_VERIFY_MAX_BYTES = env_int("REPORT_VERIFY_MAX_MB", 20, minimum=1) * 1024 * 1024
+
 # Django's cache, where the log-in throttle counts failures: Redis by default, so every web
 # process shares one count; CACHE_URL="" keeps it in each process's memory.
 CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"))}

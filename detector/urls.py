@@ -2,9 +2,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import TemplateView
 
+from .api import reports as api_reports
 from .api import views as api
 from .auth_throttle import ThrottledAuthenticationForm
-from .views import accounts, health, media, site, submissions
+from .views import accounts, health, media, reports, site, submissions
 
 account_urls = [
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -59,11 +60,40 @@ submission_urls = [
         media.submission_frame_image,
         name="submission-frame-image",
     ),
+    path(
+        "submissions/<uuid:public_id>/report.pdf",
+        reports.submission_report,
+        {"kind": "pdf"},
+        name="submission-report-pdf",
+    ),
+    path(
+        "submissions/<uuid:public_id>/report.json",
+        reports.submission_report,
+        {"kind": "json"},
+        name="submission-report-json",
+    ),
+]
+
+report_urls = [
+    path("reports/verify/", reports.verify, name="report-verify"),
+    path("reports/keys.json", reports.public_keys, name="report-public-keys"),
 ]
 
 api_urls = [
     path("api/v1/submissions/", api.submission_collection, name="api-submission-list"),
     path("api/v1/submissions/<uuid:public_id>/", api.submission_detail, name="api-submission-detail"),
+    path(
+        "api/v1/submissions/<uuid:public_id>/report.pdf",
+        api_reports.submission_report,
+        {"kind": "pdf"},
+        name="api-submission-report-pdf",
+    ),
+    path(
+        "api/v1/submissions/<uuid:public_id>/report.json",
+        api_reports.submission_report,
+        {"kind": "json"},
+        name="api-submission-report-json",
+    ),
     path("api/v1/openapi.json", api.openapi, name="api-openapi"),
 ]
 
@@ -73,5 +103,6 @@ urlpatterns = [
     path("favicon.ico", site.favicon, name="favicon"),
     *account_urls,
     *submission_urls,
+    *report_urls,
     *api_urls,
 ]

@@ -89,12 +89,24 @@ RULES = {
     "submission-delete": OWNER_POST,
     "submission-video": OWNER,
     "submission-frame-image": OWNER,
+    # signed reports: the submission's rule; verifying one and the public keys need no account
+    "submission-report-pdf": OWNER,
+    "submission-report-json": OWNER,
+    "report-verify": PUBLIC,
+    "report-public-keys": PUBLIC,
     # API (token authentication only; the session cookie is ignored)
     "api-submission-list": API_SIGNED_IN,
     "api-submission-detail": API_OWNER,
+    "api-submission-report-pdf": API_OWNER,
+    "api-submission-report-json": API_OWNER,
     "api-openapi": PUBLIC,
 }
-API_NAMES = {"api-submission-list", "api-submission-detail"}
+API_NAMES = {
+    "api-submission-list",
+    "api-submission-detail",
+    "api-submission-report-pdf",
+    "api-submission-report-json",
+}
 
 # Admin names are matched by pattern: every ModelAdmin gets the same set of views.
 ADMIN_RULES = [

@@ -1,0 +1,82 @@
+"""The report's content: facts from the rows, in the result page's words."""
+
+import hashlib
+
+import pytest
+
+from detector import presenters
+from detector.models import Submission
+from detector.reports.content import ReportNotReady, build_content
+from tests.helpers.web import VIDEO_BYTES, make_submission
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_it_refuses_a_submission_that_has_not_finished(owner, status):
+    submission = make_submission(owner, status=status)
+    with pytest.raises(ReportNotReady, match=f"still {status}"):
+        build_content(submission)
+
+
+def test_it_records_the_sha256_of_the_uploaded_bytes(finished):
+    content = build_content(finished)
+    assert content["video"]["sha256"] == hashlib.sha256(VIDEO_BYTES).hexdigest()
+    assert content["video"]["original_name"] == "interview.mp4"
+    assert content["video"]["size_bytes"] == len(VIDEO_BYTES)
+    assert (content["video"]["width"], content["video"]["height"], content["video"]["codec"]) == (
+        1280,
+        720,
+        "h264",
+    )
+
+
+def test_it_says_what_the_result_page_says(finished):
+    content = build_content(finished)
+    result = finished.current_result
+    analysis = content["analysis"]
+    assert analysis["verdict"] == "FAKE"
+    assert analysis["fake_probability"] == pytest.approx(0.913)
+    assert analysis["score_in_context"] == presenters.score_in_context(result)["sentence"]
+    assert content["model"]["name"] == result.model_name
+    assert content["model"]["sha256"] == result.model_sha256
+
+
+def test_it_lists_every_analysis_and_the_human_review(finished):
+    content = build_content(finished)
+    assert [h["verdict"] for h in content["history"]] == ["REAL", "FAKE"]
+    assert [h["current"] for h in content["history"]] == [False, True]
+    assert content["review"]["decision"] == "confirmed_fake"
+    assert content["review"]["note"] == "Lip sync drifts at 0:04."
+    assert content["review"]["reviewer"] == "owner"
+
+
+def test_every_face_crop_is_listed_with_its_time_score_and_image_hashes(finished):
+    frames = build_content(finished)["evidence"]["frames"]
+    assert len(frames) == 20
+    first = frames[0]
+    assert first["timestamp"] == 0.0 and 0 <= first["fake_probability"] <= 1
+    stored = finished.current_result.frames.get(pk=first["id"])
+    assert first["crop_sha256"] == hashlib.sha256(stored.crop.read()).hexdigest()
+    assert len(first["overlay_sha256"]) == 64
+
+
+def test_it_includes_the_score_interval_when_the_result_holds_one(finished):
+    result = finished.current_result
+    result.details = {**result.details, "interval": [0.84, 0.95], "interval_level": 0.9}
+    result.save()
+    assert build_content(finished)["analysis"]["interval"] == {"low": 0.84, "high": 0.95, "level": 0.9}
+
+
+def test_a_failed_submission_gets_a_report_of_its_failure(owner):
+    submission = make_submission(owner, status=Submission.Status.FAILED, error_message="No face found.")
+    content = build_content(submission)
+    assert content["kind"] == "failure"
+    assert content["failure"]["message"] == "No face found."
+    assert "analysis" not in content
+    assert content["video"]["sha256"] == hashlib.sha256(VIDEO_BYTES).hexdigest()
+
+
+def test_a_deleted_video_has_no_hash_rather_than_a_wrong_one(finished):
+    finished.video.delete(save=True)
+    assert build_content(finished)["video"]["sha256"] is None
