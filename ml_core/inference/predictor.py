@@ -16,13 +16,14 @@ import torch
 
 from ml_core.errors import NoFaceFound
 from ml_core.inference.explain import cams_from_activations, capture_last_stage, heat_in_face, overlay
-from ml_core.inference.score import LEVEL, MIN_IDENTITY_FRAMES, bootstrap_interval, straddles
+from ml_core.inference.score import LEVEL, MIN_IDENTITY_FRAMES, bootstrap_interval, verdict
 from ml_core.model.checkpoints import load_checkpoint
 from ml_core.model.transforms import crops_to_tensor
 
 logger = logging.getLogger(__name__)
 
 LABELS = ("REAL", "FAKE", "UNCERTAIN")
+__all__ = ["LABELS", "IdentityPrediction", "Prediction", "Predictor", "verdict"]
 
 
 @dataclass
@@ -73,19 +74,6 @@ class Prediction:
         data["timings"] = dict(self.timings)
         data["explained"] = bool(self.overlays)
         return data
-
-
-def verdict(p_fake, threshold=0.5, band=0.1, interval=None):
-    """FAKE / REAL, or UNCERTAIN when the probability is within `band` of the threshold or its
-    likely range (`interval`, (low, high)) has scores on both sides of the threshold.
-
-    The one place the verdict rule lives: the worker, the command line and the evaluation reports
-    all call this.
-    """
-    # Rounded so that a probability exactly on the band's edge (0.6 with 0.5 +- 0.1) is confident.
-    if round(abs(p_fake - threshold), 9) < band or straddles(interval, threshold):
-        return "UNCERTAIN"
-    return "FAKE" if p_fake >= threshold else "REAL"
 
 
 def default_device():

@@ -81,6 +81,30 @@ def bootstrap_interval(people, *, level=LEVEL, resamples=RESAMPLES, seed=SEED):
     return float(low), float(high)
 
 
+def uncertain_reasons(p_fake, threshold, band, interval=None):
+    """Why a score is UNCERTAIN: "band" (within `band` of the threshold), "range" (its likely
+    range has scores on both sides of it), both, or none (a confident verdict)."""
+    reasons = []
+    # Rounded so that a probability exactly on the band's edge (0.6 with 0.5 +- 0.1) is confident.
+    if round(abs(p_fake - threshold), 9) < band:
+        reasons.append("band")
+    if straddles(interval, threshold):
+        reasons.append("range")
+    return reasons
+
+
+def verdict(p_fake, threshold=0.5, band=0.1, interval=None):
+    """FAKE / REAL, or UNCERTAIN when the probability is within `band` of the threshold or its
+    likely range (`interval`, (low, high)) has scores on both sides of the threshold.
+
+    The one place the verdict rule lives: the worker, the command line and the measurements call
+    it, and the pages explain an UNCERTAIN with `uncertain_reasons`.
+    """
+    if uncertain_reasons(p_fake, threshold, band, interval):
+        return "UNCERTAIN"
+    return "FAKE" if p_fake >= threshold else "REAL"
+
+
 def straddles(interval, threshold):
     """True when the interval has scores on both sides of the threshold (FAKE is >= threshold)."""
     if interval is None:

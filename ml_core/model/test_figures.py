@@ -3,12 +3,17 @@
 The record (a plain dict, stored with the model in the web app's database):
     {"reals": [sorted p_fake of the real test videos], "fakes": [sorted p_fake of the fake ones],
      "count": int, "auc": float, "threshold": float}
+and, when the metrics and the model card beside the checkpoint have them (for the model page):
+    "by_method": {method: {"fakes": int, "count": int, "auc": float | None}},
+    "c40_auc": float, "split_counts": {"train": {"REAL": n, "FAKE": n}, ...},
+    "weaknesses": [the model card's "Where it fails" bullets, as plain text]
 Scores are rounded to 4 places; a new score is rounded the same way before it is compared, so a
 test video scored again lands on its own stored value.
 """
 
 import json
 import logging
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +21,8 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+CARD_FILE = "MODEL_CARD.md"
+WEAKNESSES_HEADING = "## Where it fails"
 PLACES = 4
 # Below these, the figures are a rough guide only (the web page says so).
 MIN_REALS = 30
@@ -67,13 +74,60 @@ def record_from_metrics(metrics):
     auc = (test.get("video") or {}).get("auc")
     if not isinstance(auc, int | float):
         auc = auc_of(reals, fakes)
-    return {
+    record = {
         "reals": reals,
         "fakes": fakes,
         "count": len(reals) + len(fakes),
         "auc": _rounded(auc),
         "threshold": float(threshold),
     }
+    record.update(_model_page_figures(metrics, test))
+    return record
+
+
+def _model_page_figures(metrics, test):
+    """Per-method test figures, the c40 AUC and the split sizes, where the metrics have them."""
+    figures = {}
+    methods = test.get("method")
+    if isinstance(methods, dict):
+        figures["by_method"] = {
+            str(name): {
+                "fakes": int(row.get("fakes") or 0),
+                "count": int(row.get("count") or 0),
+                "auc": _rounded(row["auc"]) if isinstance(row.get("auc"), int | float) else None,
+            }
+            for name, row in sorted(methods.items())
+            if isinstance(row, dict)
+        }
+    c40_auc = ((metrics.get("test_c40") or {}).get("video") or {}).get("auc")
+    if isinstance(c40_auc, int | float):
+        figures["c40_auc"] = _rounded(c40_auc)
+    splits = metrics.get("split_counts")
+    if isinstance(splits, dict):
+        figures["split_counts"] = {
+            str(split): {str(label): int(n) for label, n in counts.items() if isinstance(n, int)}
+            for split, counts in splits.items()
+            if isinstance(counts, dict)
+        }
+    return figures
+
+
+def weaknesses_from_card(text):
+    """The bullets under the model card's "Where it fails" heading, as plain sentences."""
+    bullets, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            inside = line.startswith(WEAKNESSES_HEADING)
+            continue
+        if not inside:
+            continue
+        if line.startswith("- "):
+            bullets.append(line[2:].strip())
+        elif line.startswith("  ") and bullets and line.strip():
+            bullets[-1] += " " + line.strip()
+        elif line.strip() and bullets:
+            inside = False  # the paragraph after the list is not a weakness
+    return [re.sub(r"\*\*|`", "", bullet) for bullet in bullets]
 
 
 def read_beside(checkpoint_path, sha256=None):
@@ -95,7 +149,17 @@ def read_beside(checkpoint_path, sha256=None):
     if sha256 and named and named != sha256:
         logger.warning("%s describes another checkpoint (%s): no test figures recorded", path, named[:12])
         return None
-    return record_from_metrics(metrics)
+    record = record_from_metrics(metrics)
+    card = path.with_name(CARD_FILE)
+    if record is not None and card.is_file():
+        try:
+            weaknesses = weaknesses_from_card(card.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            logger.warning("%s is not readable (%s): no known weaknesses recorded", card, exc)
+        else:
+            if weaknesses:
+                record["weaknesses"] = weaknesses
+    return record
 
 
 def summary(record):

@@ -103,3 +103,32 @@ def test_the_shipped_models_metrics_give_its_published_false_positive_rate():
     assert context.real_count == metrics["test"]["video"]["reals"]
     assert context.fake_count == metrics["test"]["video"]["fakes"]
     assert context.false_positive_rate == pytest.approx(metrics["test"]["false_positive_rate_real"])
+
+
+def test_the_record_keeps_per_method_figures_the_c40_auc_and_the_split_sizes():
+    metrics = metrics_with([0.2, 0.4], [0.6, 0.9])
+    metrics["test"]["method"] = {"Deepfakes": {"count": 3, "fakes": 1, "auc": 0.91234}, "odd": "not a row"}
+    metrics["test_c40"] = {"video": {"auc": 0.61}}
+    metrics["split_counts"] = {"test": {"REAL": 2, "FAKE": 2}}
+    record = record_from_metrics(metrics)
+    assert record["by_method"] == {"Deepfakes": {"fakes": 1, "count": 3, "auc": 0.9123}}
+    assert record["c40_auc"] == 0.61
+    assert record["split_counts"] == {"test": {"REAL": 2, "FAKE": 2}}
+
+
+def test_the_model_cards_weaknesses_come_with_the_figures(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics_with([0.2], [0.8])))
+    (tmp_path / "MODEL_CARD.md").write_text(
+        "# Card\n\n## Where it fails (known weaknesses)\n\n- **Compression.** AUC falls\n  at `c40`.\n"
+        "- Few reals.\n\nInstall a stronger one.\n\n## Next\n\n- not a weakness\n"
+    )
+    record = read_beside(tmp_path / "detector.pt")
+    assert record["weaknesses"] == ["Compression. AUC falls at c40.", "Few reals."]
+
+
+def test_the_shipped_model_names_its_weaknesses():
+    from ml_core.constants import DEFAULT_CHECKPOINT
+
+    record = read_beside(DEFAULT_CHECKPOINT)
+    assert any("compression" in w.lower() for w in record["weaknesses"])
+    assert record["split_counts"]["test"] == {"REAL": 19, "FAKE": 28}
