@@ -113,8 +113,9 @@ def video_facts(submission, result):
     }
 
 
-def _interval(details_or_person):
-    raw = (details_or_person or {}).get("interval")
+def _interval(details_or_person, key="interval"):
+    """{"low", "high", "level"} from a [low, high] pair the worker stored (ml_core.inference.score)."""
+    raw = (details_or_person or {}).get(key)
     if isinstance(raw, dict):
         raw = [raw.get("low"), raw.get("high")]
     if isinstance(raw, list | tuple) and len(raw) == 2:
@@ -264,7 +265,7 @@ def analysis(submission, result):
         "verdict": result.verdict,
         "verdict_sentence": VERDICT_SENTENCES.get(result.verdict, ""),
         "fake_probability": _number(result.fake_probability, 4),
-        "interval": _interval(details) or (identities[0]["interval"] if identities else None),
+        "interval": _interval(details, "score_interval"),
         "threshold": _number(presenters.threshold_of(result), 4),
         "uncertain_band": _number(details.get("uncertain_band"), 4),
         "score_in_context": context["sentence"],

@@ -163,8 +163,8 @@ def _score_line(analysis):
     line = f"<b>{_percent(analysis['fake_probability'])}</b> probability of being fake"
     interval = analysis.get("interval")
     if interval:
-        level = f"{interval['level']:.0%} " if interval.get("level") else ""
-        line += f" (likely range {level}{_percent(interval['low'], 0)} – {_percent(interval['high'], 0)})"
+        level = f", {interval['level']:.0%} range" if interval.get("level") else ""
+        line += f" (likely {_percent(interval['low'], 0)} – {_percent(interval['high'], 0)}{level})"
     line += f"; the model's threshold is {_percent(analysis['threshold'], 0)}"
     return line
 

@@ -63,9 +63,13 @@ def test_every_face_crop_is_listed_with_its_time_score_and_image_hashes(finished
 
 def test_it_includes_the_score_interval_when_the_result_holds_one(finished):
     result = finished.current_result
-    result.details = {**result.details, "interval": [0.84, 0.95], "interval_level": 0.9}
+    result.details = {**result.details, "score_interval": [0.84, 0.95], "interval_level": 0.9}
     result.save()
     assert build_content(finished)["analysis"]["interval"] == {"low": 0.84, "high": 0.95, "level": 0.9}
+
+
+def test_it_has_no_interval_when_the_result_holds_none(finished):
+    assert build_content(finished)["analysis"]["interval"] is None
 
 
 def test_a_failed_submission_gets_a_report_of_its_failure(owner):

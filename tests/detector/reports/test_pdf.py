@@ -25,6 +25,9 @@ def run(*args):
 
 @pytest.fixture
 def report_pdf(finished, tmp_path):
+    result = finished.current_result
+    result.details = {**result.details, "score_interval": [0.84, 0.95], "interval_level": 0.9}
+    result.save()
     path = tmp_path / "report.pdf"
     path.write_bytes(build_report(finished).pdf_bytes())
     return path
@@ -38,7 +41,7 @@ def test_the_pdf_renders_and_its_first_page_names_verdict_hashes_and_model(finis
     first = run("pdftotext", "-f", "1", "-l", "1", "-layout", str(report_pdf), "-").stdout.decode()
     result = finished.current_result
     assert "FAKE" in first
-    assert "91.3% probability of being fake" in first
+    assert "91.3% probability of being fake (likely 84% – 95%, 90% range)" in first
     assert hashlib.sha256(VIDEO_BYTES).hexdigest() in first
     assert result.model_sha256 in first
     assert result.model_name in first
