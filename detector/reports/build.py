@@ -1,6 +1,9 @@
 """A submission's report, signed, as JSON and as PDF: the one entry point for views and commands."""
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from ml_core.io import atomic_write
 
 from ..models import FrameImage
 from .content import build_content
@@ -46,3 +49,20 @@ def stored_images(document):
 def build_report(submission):
     """The signed report of a done or failed submission (content.ReportNotReady otherwise)."""
     return Report(sign(build_content(submission)), str(submission.public_id))
+
+
+def write_report_files(submission, folder):
+    """Write report-<id>.pdf and report-<id>.json into `folder` (created); returns both paths.
+
+    The file names come from the submission's UUID, never from the uploaded name.
+    """
+    report = build_report(submission)  # first: an unfinished one leaves no empty folder behind
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, data in (("pdf", report.pdf_bytes()), ("json", report.json_bytes)):
+        path = folder / report.file_name(kind)
+        with atomic_write(path) as handle:
+            handle.write(data)
+        paths.append(path)
+    return paths

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from detector.media_files import StorageError
 from detector.models import Submission
+from detector.reports.build import write_report_files
 from detector.uploads import store_video
 from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES, VIDEO_EXTENSIONS
 
@@ -46,11 +47,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout", type=float, default=3600, help="seconds to wait in all (with --wait)"
         )
+        parser.add_argument(
+            "--report",
+            metavar="DIR",
+            help="write each finished analysis's signed report (PDF and JSON) into DIR; implies --wait",
+        )
 
     def handle(self, *args, **options):
         frames = options["frames"]
         if not MIN_FRAMES <= frames <= MAX_FRAMES:
             raise CommandError(f"--frames must be between {MIN_FRAMES} and {MAX_FRAMES}")
+        report_dir = Path(options["report"]) if options["report"] else None
+        if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+            raise CommandError(f"--report {report_dir}: not a folder")
         owner = get_user_model().objects.filter(username=options["user"]).first()
         if owner is None:
             raise CommandError(f"no user named {options['user']!r}")
@@ -66,15 +75,15 @@ class Command(BaseCommand):
                 raise CommandError(f"{path}: {exc.message}") from exc
             submissions.append(submission)
             self.stdout.write(f"queued {submission.public_id} {path}")
-        if options["wait"]:
-            self.wait(submissions, options["timeout"])
+        if options["wait"] or report_dir is not None:
+            self.wait(submissions, options["timeout"], report_dir)
         if refused:
             raise CommandError(
                 f"refused {len(refused)} of {len(paths)} videos (nothing stored for them):\n  "
                 + "\n  ".join(refused)
             )
 
-    def wait(self, submissions, timeout):
+    def wait(self, submissions, timeout, report_dir=None):
         pending = {s.pk: s for s in submissions}
         deadline = time.monotonic() + timeout
         failed = 0
@@ -91,6 +100,9 @@ class Command(BaseCommand):
                     failed += 1
                     line = f"FAILED    {row.error_message}"
                 self.stdout.write(f"{line}  {row.original_name} ({row.public_id})")
+                if report_dir is not None:
+                    for path in write_report_files(row, report_dir):
+                        self.stdout.write(f"  report {path}")
             if pending:
                 time.sleep(0.5)
         if pending:
