@@ -163,3 +163,14 @@ def test_a_post_without_a_file_asks_for_one(client):
     response = client.post(reverse("report-verify"), {})
     assert response.status_code == 400
     assert "Choose a report file" in response.content.decode()
+
+
+def test_the_admin_index_shows_the_public_keys(client):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    key = signing.current_key()
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Report signing keys" in page
+    assert key.key_id in page and key.public_key in page
