@@ -4,15 +4,29 @@ from django.template.defaultfilters import floatformat
 from django.utils.html import format_html, format_html_join
 
 FAKE_COLOUR = "#dc3545"
+SCORE_COLOUR = "#6f42c1"
 REAL_COLOUR = "#198754"
 LINE_COLOUR = "#0d6efd"
 
 
-def frame_probability_svg(probabilities, timestamps=None, *, threshold=0.5, width=720, height=220, label=""):
+def frame_probability_svg(
+    probabilities,
+    timestamps=None,
+    *,
+    threshold=0.5,
+    width=720,
+    height=220,
+    label="",
+    score=None,
+    interval=None,
+):
     """An SVG line chart of fake probability (0..1) per analysed frame, with the decision threshold.
 
     `timestamps` (seconds) label the x axis when given; points above the threshold are red.
-    Returns safe HTML; every number is formatted by us, every text goes through format_html.
+    `score`: the person's score made from these frames, drawn as a solid purple line across the
+    plot so the headline figure can be read against the dots; `interval` (low, high): its likely
+    range, a shaded band. Returns safe HTML; every number is formatted by us, every text goes
+    through format_html.
     """
     probabilities = [min(1.0, max(0.0, float(p))) for p in (probabilities or [])]
     if not probabilities:
@@ -60,6 +74,33 @@ def frame_probability_svg(probabilities, timestamps=None, *, threshold=0.5, widt
         # Rounded as the page rounds it (floatformat: 0.695 is 0.70 in both).
         floatformat(threshold, 2),
     )
+    score_band = ""
+    if interval is not None:
+        low, high = (min(1.0, max(0.0, float(v))) for v in interval)
+        score_band = format_html(
+            '<rect class="score-range" x="{}" y="{}" width="{}" height="{}" fill="{}" fill-opacity="0.12">'
+            "<title>likely range of the score: {}–{}</title></rect>",
+            left,
+            y_at(high),
+            plot_w,
+            f"{plot_h * (high - low):.1f}",
+            SCORE_COLOUR,
+            floatformat(low, 2),
+            floatformat(high, 2),
+        )
+    score_line = ""
+    if score is not None:
+        score = min(1.0, max(0.0, float(score)))
+        score_line = format_html(
+            '<line class="score-line" x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2">'
+            "<title>score: {}</title></line>",
+            left,
+            y_at(score),
+            left + plot_w,
+            y_at(score),
+            SCORE_COLOUR,
+            floatformat(score, 2),
+        )
     points = " ".join(f"{x_at(i)},{y_at(p)}" for i, p in enumerate(probabilities))
     line = format_html(
         '<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>', LINE_COLOUR, points
@@ -95,14 +136,16 @@ def frame_probability_svg(probabilities, timestamps=None, *, threshold=0.5, widt
     return format_html(
         '<svg class="frame-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="100%" '
         'role="img" aria-label="{}" preserveAspectRatio="xMidYMid meet"><title>{}</title>'
-        "{}{}{}{}{}"
+        "{}{}{}{}{}{}{}"
         '<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="#6c757d">{}</text></svg>',
         width,
         height,
         title,
         title,
         grid,
+        score_band,
         threshold_line,
+        score_line,
         line,
         dots,
         x_labels,

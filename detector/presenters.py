@@ -2,6 +2,7 @@
 
 from django.urls import reverse
 
+from ml_core.inference.score import LEVEL, SCORE_DEFINITION, score_definition, uncertain_reasons
 from ml_core.model.names import describe_architecture
 from ml_core.model.test_figures import MIN_AUC, MIN_REALS, score_context
 
@@ -115,6 +116,7 @@ def score_in_context(result):
             "sentence": "This model comes with no test figures, so this score cannot be compared "
             "with how it scored known real and fake videos.",
             "caution": "",
+            "figures": None,
         }
     sentence = (
         f"Of {_videos(context.real_count, 'real')}, {context.reals_at_or_above} scored at least this high; "
@@ -131,12 +133,75 @@ def score_in_context(result):
     elif context.auc < MIN_AUC:
         reasons.append(f"it ranked a fake test video above a real one only {context.auc:.0%} of the time")
     caution = f"Read this as a rough guide: {' and '.join(reasons)}." if reasons else ""
-    return {"sentence": sentence, "caution": caution}
+    figures = {
+        "real_count": context.real_count,
+        "reals_at_or_above": context.reals_at_or_above,
+        "fake_count": context.fake_count,
+        "fakes_at_or_above": context.fakes_at_or_above,
+        "reals_at_threshold": context.reals_flagged,
+        "false_positive_rate": context.false_positive_rate,
+        "auc": context.auc,
+    }
+    return {"sentence": sentence, "caution": caution, "figures": figures}
 
 
 def threshold_of(result):
     details = result.details or {}
     return float(details.get("threshold", 0.5))
+
+
+def definition_of(result):
+    """The one sentence that says how this result's score was made (its model's aggregation)."""
+    detector = result.detector if result.detector_id else None
+    return score_definition((detector.config or {}).get("aggregation")) if detector else SCORE_DEFINITION
+
+
+def interval_of(result):
+    """(low, high) of the score's likely range as the worker stored it, or None (older results,
+    or a single face)."""
+    stored = (result.details or {}).get("score_interval")
+    if isinstance(stored, list | tuple) and len(stored) == 2:
+        if all(isinstance(v, int | float) for v in stored):
+            return float(stored[0]), float(stored[1])
+    return None
+
+
+def interval_json(result):
+    interval = interval_of(result)
+    if interval is None:
+        return None
+    level = (result.details or {}).get("interval_level", LEVEL)
+    return {"low": interval[0], "high": interval[1], "level": level}
+
+
+def percent(value):
+    return round(value * 100)
+
+
+def uncertainty_words(result):
+    """Why this result is UNCERTAIN, in words ("" for a confident verdict), from the rule itself."""
+    if result.verdict != "UNCERTAIN":
+        return ""
+    details = result.details or {}
+    threshold = threshold_of(result)
+    band = details.get("uncertain_band")
+    interval = interval_of(result)
+    reasons = uncertain_reasons(
+        result.fake_probability, threshold, band if isinstance(band, int | float) else 0.0, interval
+    )
+    parts = []
+    if "band" in reasons:
+        parts.append(
+            f"the score is within {percent(band)} points of the decision threshold ({percent(threshold)}%)"
+        )
+    if "range" in reasons:
+        parts.append(
+            f"its likely range ({percent(interval[0])}–{percent(interval[1])}%) reaches both sides of "
+            f"the threshold ({percent(threshold)}%): another sample of frames could tip it either way"
+        )
+    if not parts:  # an old result, decided before its band was recorded
+        return f"The score is too close to the decision threshold ({percent(threshold)}%) to call either way."
+    return "Too close to call: " + "; and ".join(parts) + "."
 
 
 def processing_seconds(submission, result):
@@ -161,6 +226,10 @@ def frame_urls(submission, frame, absolute=None):
     return (url("crop") if frame.crop else None, url("overlay") if frame.overlay else None)
 
 
+# Below this share of its Grad-CAM heat inside the face ellipse, a crop gets a note.
+HEAT_INSIDE_MIN = 0.5
+
+
 def identity_groups(submission, result):
     """Crops grouped per person, main person first, each in frame order.
 
@@ -182,6 +251,17 @@ def identity_groups(submission, result):
     groups = []
     for number, identity in enumerate(order, start=1):
         meta = info.get(identity, {})
+        frames = by_identity.get(identity, [])
+        heat = meta.get("heat_in_face") or []
+        for frame in frames:
+            share = heat[frame.position] if frame.position < len(heat) else None
+            # A note on the crop when most of its Grad-CAM heat lies outside the face.
+            frame.heat_outside = (
+                isinstance(share, int | float) and bool(frame.overlay) and share < HEAT_INSIDE_MIN
+            )
+            frame.heat_in_face = share
+        interval = meta.get("interval")
+        interval = tuple(interval) if isinstance(interval, list) and len(interval) == 2 else None
         probabilities = meta.get("frame_probabilities") or [
             f.fake_probability for f in by_identity.get(identity, []) if f.fake_probability is not None
         ]
@@ -194,9 +274,16 @@ def identity_groups(submission, result):
                 "label": label,
                 "style": VERDICT_STYLES.get(label, "secondary"),
                 "fake_probability": meta.get("fake_probability"),
-                "frames": by_identity.get(identity, []),
+                "interval": interval,
+                "interval_percent": (percent(interval[0]), percent(interval[1])) if interval else None,
+                "frames": frames,
                 "chart": frame_probability_svg(
-                    probabilities, timestamps, threshold=threshold, label=f"Fake probability, person {number}"
+                    probabilities,
+                    timestamps,
+                    threshold=threshold,
+                    label=f"Fake probability, person {number}",
+                    score=meta.get("fake_probability"),
+                    interval=interval,
                 ),
             }
         )
@@ -207,20 +294,113 @@ def result_context(submission, result):
     """Everything the result section of the page shows."""
     groups = identity_groups(submission, result)
     main = groups[0] if groups else None
+    interval = interval_of(result)
+    main_person = groups[0] if groups else {}
     return {
         "result": result,
         "verdict_style": VERDICT_STYLES.get(result.verdict, "secondary"),
         "fake_percent": round(result.fake_probability * 100, 1),
+        "interval": interval_json(result),
+        "interval_percent": (percent(interval[0]), percent(interval[1])) if interval else None,
+        "uncertainty": uncertainty_words(result),
+        "score_definition": definition_of(result),
         "model": model_summary(result),
+        "model_is_active": bool(result.detector_id and result.detector.is_active),
         "score_context": score_in_context(result),
         "threshold": threshold_of(result),
+        # The main person's chart, with that person's score (the video's, with one person) as a line.
         "chart": frame_probability_svg(
-            result.frame_probabilities, result.frame_timestamps, threshold=threshold_of(result)
+            result.frame_probabilities,
+            result.frame_timestamps,
+            threshold=threshold_of(result),
+            score=main_person.get("fake_probability"),
+            interval=main_person.get("interval"),
         ),
+        "heat_outside": sum(1 for f in (main["frames"] if main else []) if f.heat_outside),
         "main_frames": main["frames"] if main else [],
         "people": groups,
         "several_people": len(groups) > 1,
         "has_overlays": any(f.overlay for g in groups for f in g["frames"]),
         "processing_seconds": processing_seconds(submission, result),
         "warnings": [w for w in (result.details or {}).get("warnings", []) if isinstance(w, str)],
+    }
+
+
+# --- the model page --------------------------------------------------------------------------
+
+
+def _share(count, total):
+    return f"{count} of {total} ({count / total:.0%})"
+
+
+def model_card(detector):
+    """The active model's card, from its record alone (config and stored figures), or None."""
+    if detector is None:
+        return None
+    metrics, config = dict(detector.metrics or {}), dict(detector.config or {})
+    record = metrics.get("test_scores") if isinstance(metrics.get("test_scores"), dict) else {}
+    threshold = record.get("threshold", config.get("threshold"))
+    band = config.get("uncertain_band")
+    at_threshold = score_context(record, threshold) if record and threshold is not None else None
+    test = None
+    if at_threshold is not None:
+        test = {
+            "reals": at_threshold.real_count,
+            "fakes": at_threshold.fake_count,
+            "auc": at_threshold.auc,
+            "c40_auc": record.get("c40_auc"),
+            "false_positives": _share(at_threshold.reals_flagged, at_threshold.real_count),
+            "detected": _share(at_threshold.fakes_at_or_above, at_threshold.fake_count),
+            "methods": [
+                {"name": name, "fakes": row.get("fakes"), "auc": row.get("auc")}
+                for name, row in (record.get("by_method") or {}).items()
+                if isinstance(row, dict)
+            ],
+        }
+    splits = record.get("split_counts") or {}
+    weaknesses = [w for w in record.get("weaknesses") or [] if isinstance(w, str)]
+    if at_threshold is None:
+        weaknesses.insert(
+            0, "This model comes with no test figures: nothing on this page says how often it is wrong."
+        )
+    else:
+        if at_threshold.real_count < MIN_REALS:
+            weaknesses.insert(
+                0, f"It was tested on few real videos ({at_threshold.real_count}): every rate above is rough."
+            )
+        if at_threshold.auc is not None and at_threshold.auc < MIN_AUC:
+            weaknesses.insert(
+                0, f"It ranks a fake test video above a real one only {at_threshold.auc:.0%} of the time."
+            )
+    validation = [
+        (METRIC_LABELS.get(key, key.replace("_", " ")), format_metric(value))
+        for key, value in sorted(metrics.items())
+        if key not in ("kind", "test_scores")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ]
+    return {
+        "name": detector.name,
+        "sha256": detector.sha256,
+        "installed_at": detector.created_at,
+        "size_bytes": detector.size_bytes,
+        "kind": metrics.get("kind", ""),
+        "architecture": describe_architecture(config["backbone"], config.get("temporal", "reference"))
+        if config.get("backbone")
+        else "not recorded",
+        "image_size": config.get("image_size"),
+        "score_definition": score_definition(config.get("aggregation")),
+        "threshold": threshold,
+        "band": band,
+        "fake_from": threshold + band if threshold is not None and band is not None else None,
+        "real_below": threshold - band if threshold is not None and band is not None else None,
+        "test": test,
+        "splits": [
+            (name, counts.get("REAL", 0), counts.get("FAKE", 0))
+            for name, counts in splits.items()
+            if isinstance(counts, dict)
+        ],
+        "weaknesses": weaknesses,
+        "validation": validation,
+        "notes": detector.notes,
     }

@@ -5,7 +5,7 @@ from django.views.generic import TemplateView
 from .api import reports as api_reports
 from .api import views as api
 from .auth_throttle import ThrottledAuthenticationForm
-from .views import accounts, health, media, reports, site, submissions
+from .views import accounts, health, media, model_card, reports, site, submissions
 
 account_urls = [
     path("accounts/signup/", accounts.signup, name="signup"),
@@ -101,6 +101,7 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("favicon.ico", site.favicon, name="favicon"),
+    path("model/", model_card.model_card, name="model-card"),
     *account_urls,
     *submission_urls,
     *report_urls,

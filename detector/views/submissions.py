@@ -89,7 +89,11 @@ def submission_list(request):
         submission.verdict_style = (
             presenters.VERDICT_STYLES.get(result.verdict, "secondary") if result else ""
         )
-    return render(request, "detector/submission_list.html", {"page": page})
+        if result:
+            submission.fake_percent = presenters.percent(result.fake_probability)
+            submission.threshold_percent = presenters.percent(presenters.threshold_of(result))
+    context = {"page": page, "score_definition": presenters.SCORE_DEFINITION}
+    return render(request, "detector/submission_list.html", context)
 
 
 @never_cache  # it shows the verdict: no shared or browser cache may keep a copy

@@ -187,6 +187,7 @@ def test_the_detail_of_a_finished_submission_has_the_result_and_links(owner):
         "name": result.model_name,
         "sha256": result.model_sha256,
         "metrics": {"val_auc": 0.912},
+        "card_url": "http://testserver/model/",
     }
     assert len(data["frames"]) == 6 and {f["identity"] for f in data["frames"]} == {0, 1}
     assert data["processing_seconds"] == pytest.approx(4.2)
@@ -195,6 +196,33 @@ def test_the_detail_of_a_finished_submission_has_the_result_and_links(owner):
     # The crop links work with the same token.
     image = api_client(owner).get(crop_url)
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
+
+
+def test_the_detail_says_how_the_score_is_made_how_sure_it_is_and_what_it_means(owner):
+    from ml_core.inference.score import SCORE_DEFINITION
+
+    submission = make_submission(owner)
+    result = make_result(submission, verdict="UNCERTAIN", fake_probability=0.66)
+    result.details = {**result.details, "threshold": 0.6, "uncertain_band": 0.02}
+    result.details.update(score_interval=[0.55, 0.74], interval_level=0.9)
+    result.save()
+    result.detector.metrics = {"test_scores": {"reals": [0.1, 0.7], "fakes": [0.5, 0.9], "threshold": 0.6}}
+    result.detector.save()
+    data = api_client(owner).get(detail_url(submission)).json()["result"]
+    assert data["score_definition"] == SCORE_DEFINITION
+    assert data["score_interval"] == {"low": 0.55, "high": 0.74, "level": 0.9}
+    assert "likely range (55–74%) reaches both sides of the threshold" in data["uncertainty"]
+    assert data["score_context"]["figures"]["reals_at_or_above"] == 1
+    assert data["score_context"]["figures"]["false_positive_rate"] == 0.5
+    assert data["score_context"]["sentence"].startswith("Of 2 real test videos, 1 scored at least this high")
+
+
+def test_an_older_result_without_a_range_has_a_null_interval(owner):
+    submission = make_submission(owner)
+    make_result(submission)
+    data = api_client(owner).get(detail_url(submission)).json()["result"]
+    assert data["score_interval"] is None and data["uncertainty"] == ""
+    assert data["score_context"]["figures"] is None
 
 
 def test_the_detail_of_a_running_submission_has_progress_and_no_result(owner):

@@ -55,6 +55,18 @@ def test_the_list_and_details_match_the_document(owner):
     assert len(client.get(LIST_URL).json()["results"]) == 2
 
 
+def test_a_result_with_its_likely_range_and_test_figures_matches_the_document(owner):
+    done = make_submission(owner, status="done", stage="done")
+    result = make_result(done)
+    result.details = {**result.details, "score_interval": [0.8, 0.95], "interval_level": 0.9}
+    result.save()
+    result.detector.metrics = {"test_scores": {"reals": [0.1], "fakes": [0.9], "threshold": 0.5, "auc": 1.0}}
+    result.detector.save()
+    response = api_client(owner).get(f"{LIST_URL}{done.public_id}/")
+    assert response.json()["result"]["score_interval"]["low"] == 0.8
+    assert_matches_the_document(response)
+
+
 def test_an_upload_and_its_refusals_match_the_document(owner, face_clip, settings):
     client = api_client(owner)
     created = client.post(LIST_URL, {"video": SimpleUploadedFile("clip.mp4", face_clip), "frames": "20"})

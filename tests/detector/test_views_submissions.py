@@ -131,7 +131,8 @@ def test_a_finished_submission_shows_verdict_model_crops_chart_and_player(owner)
     assert 'data-testid="verdict">FAKE<' in html
     assert "91.3%" in html
     assert result.model_name in html and result.model_sha256[:12] in html
-    assert "Validation AUC" in html and "0.912" in html  # the model's recorded metrics
+    # No training jargon on the verdict card: a link to the model's card instead.
+    assert "Validation AUC" not in html and f'href="{reverse("model-card")}"' in html
     assert "4.2 s" in html  # processing time
     assert html.count('data-testid="crop"') == 3
     assert 'id="overlay-toggle"' in html

@@ -68,6 +68,7 @@ RULES = {
     "home": PUBLIC,
     "healthz": PUBLIC,
     "favicon": Rule(*[frozenset({301})] * 4, "anyone: a permanent redirect to the static icon"),
+    "model-card": SIGNED_IN,  # the active model only: no id in the URL
     # accounts
     "signup": PUBLIC_OR_REDIRECT,
     "login": PUBLIC_OR_REDIRECT,
