@@ -46,9 +46,9 @@ def stored_images(document):
     return {row.pk: (_read(row.crop), _read(row.overlay)) for row in FrameImage.objects.filter(pk__in=ids)}
 
 
-def build_report(submission):
+def build_report(submission, verify_url=None):
     """The signed report of a done or failed submission (content.ReportNotReady otherwise)."""
-    return Report(sign(build_content(submission)), str(submission.public_id))
+    return Report(sign(build_content(submission, verify_url=verify_url)), str(submission.public_id))
 
 
 def write_report_files(submission, folder):

@@ -6,6 +6,7 @@ the model and the software; the signature (signing.py) and the PDF (pdf.py) are 
 """
 
 import hashlib
+import json
 import math
 import re
 import subprocess  # nosec B404: a fixed git command, no user input
@@ -107,7 +108,12 @@ def video_facts(submission, result):
         "frame_rate": _number(info.get("fps"), 3),
         "frame_count": info.get("frame_count"),
         "codec": info.get("codec") or None,
+        # FFmpeg names demuxers, not formats ("mov,mp4,m4a,..."): the stored file's extension,
+        # which the upload checks chose from an allow-list, says what kind of file it is.
         "container": info.get("container") or None,
+        "file_type": Path(submission.video.name).suffix.lstrip(".").upper() or None
+        if submission.video
+        else None,
         "has_audio": info.get("has_audio"),
         "file_kept": available,
     }
@@ -167,20 +173,23 @@ def evidence(result, person_numbers):
     ]
 
 
-def _known_weaknesses(sha256):
-    """The "Where it fails" section of the model card shipped beside the default checkpoint, when
-    this is that model (its metrics.json names the same SHA-256); else empty."""
+def shipped_model_files(sha256):
+    """(metrics.json as a dict, MODEL_CARD.md text) of the model shipped beside the default
+    checkpoint, when this is that model (its metrics.json names the same SHA-256); else ({}, "")."""
     folder = Path(settings.DETECTOR_DEFAULT_CHECKPOINT or ".").parent
     try:
-        import json
-
-        named = json.loads((folder / "metrics.json").read_text()).get("sha256")
+        metrics = json.loads((folder / "metrics.json").read_text())
         card = (folder / "MODEL_CARD.md").read_text()
-    except (OSError, ValueError, AttributeError):
-        return []
-    if named != sha256:
-        return []
-    match = re.search(r"^## Where it fails[^\n]*\n(.*?)(?=^## |\Z)", card, re.M | re.S)
+    except (OSError, ValueError):
+        return {}, ""
+    if not isinstance(metrics, dict) or metrics.get("sha256") != sha256:
+        return {}, ""
+    return metrics, card
+
+
+def _known_weaknesses(card):
+    """The bullets of the model card's "Where it fails" section, as plain sentences."""
+    match = re.search(r"^## Where it fails[^\n]*\n(.*?)(?=^## |\Z)", card or "", re.M | re.S)
     if not match:
         return []
     bullets = re.split(r"^- ", match.group(1), flags=re.M)[1:]
@@ -195,7 +204,9 @@ def model_facts(result):
     record = metrics.get("test_scores")
     context = score_context(record, result.fake_probability) if record else None
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    splits = metrics.get("split_counts") if isinstance(metrics.get("split_counts"), dict) else {}
+    shipped, card = shipped_model_files(result.model_sha256)
+    splits = metrics.get("split_counts") or shipped.get("split_counts")
+    splits = splits if isinstance(splits, dict) else {}
     training = ""
     if splits.get("train"):
         train, tested = splits["train"], splits.get("test") or {}
@@ -222,7 +233,7 @@ def model_facts(result):
             else _number(test.get("false_positive_rate_real"), 4),
         },
         "validation_metrics": {label: value for label, value in summary["metrics"]},
-        "known_weaknesses": _known_weaknesses(result.model_sha256),
+        "known_weaknesses": _known_weaknesses(card),
     }
 
 
@@ -298,8 +309,11 @@ def software(result):
     }
 
 
-def build_content(submission, *, now=None):
-    """The report's content for a finished (done or failed) submission; ReportNotReady otherwise."""
+def build_content(submission, *, now=None, verify_url=None):
+    """The report's content for a finished (done or failed) submission; ReportNotReady otherwise.
+
+    `verify_url`: the address of this service's verify page, printed in the report when known.
+    """
     if submission.status not in (Status.DONE, Status.FAILED):
         raise ReportNotReady(submission)
     result = presenters.current_result(submission) if submission.status == Status.DONE else None
@@ -318,6 +332,7 @@ def build_content(submission, *, now=None):
         "history": history(submission),
         "software": software(result),
         "caveat": CAVEAT,
+        "verify_url": verify_url,
     }
     if result is None:
         content["failure"] = {

@@ -220,18 +220,48 @@ def _failure_box(report, styles):
     return box
 
 
+def _check_box(report, signature, styles):
+    """How anyone can check this copy: where to upload it, and what the signature is."""
+    where = report.get("verify_url")
+    where = f"<b>{_esc(where)}</b>" if where else "the service's “verify a report” page"
+    text = (
+        "<b>Checking this report.</b> This PDF carries its signed data as an attached file "
+        f"({ATTACHMENT_NAME}), signed with the service's {signature['algorithm']} key "
+        f"<b>{signature['key_id']}</b>. Upload this PDF or the JSON to {where} (no account needed), "
+        "or run <i>manage.py verify_report FILE</i>: it says whether the report is intact and signed by "
+        "this service. The signature covers the attached data; compare its verdict, score and SHA-256 "
+        "values with the pages you read."
+    )
+    box = Table([[Paragraph(text, styles["cell"])]], colWidths=[WIDTH])
+    box.setStyle(
+        _table_style(
+            styles,
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#f1f3f5")),
+                ("LEFTPADDING", (0, 0), (-1, -1), 10),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 10),
+                ("TOPPADDING", (0, 0), (-1, -1), 8),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 8),
+            ],
+        )
+    )
+    return box
+
+
 def _video_rows(video, styles):
     resolution = (
         f"{video['width']} × {video['height']} px" if video.get("width") and video.get("height") else "–"
     )
-    codec = " / ".join(x for x in (video.get("codec"), video.get("container")) if x) or "–"
+    codec = video.get("codec") or "–"
+    if video.get("file_type"):
+        codec += f" ({video['file_type']} file)"
     return [
         ("File name (as uploaded)", _esc(video.get("original_name") or "–")),
         ("Size", _size(video.get("size_bytes"))),
         ("Duration", f"{video['duration_seconds']:.1f} s" if video.get("duration_seconds") else "–"),
         ("Resolution", resolution),
         ("Frame rate", f"{video['frame_rate']:.2f} fps" if video.get("frame_rate") else "–"),
-        ("Codec / container", _esc(codec)),
+        ("Codec", _esc(codec)),
         ("Uploaded", _date(video.get("uploaded_at"))),
         (
             "SHA-256 of the file",
@@ -532,7 +562,12 @@ def render_pdf(document, images, attachment):
             Paragraph("The model", styles["h2"]),
             _facts_table(_model_rows(report["model"], styles), styles),
         ]
-    story += [Spacer(1, 4 * mm), Paragraph(_esc(report["caveat"]), styles["small"])]
+    story += [
+        Spacer(1, 4 * mm),
+        Paragraph(_esc(report["caveat"]), styles["small"]),
+        Spacer(1, 5 * mm),
+        _check_box(report, signature, styles),
+    ]
 
     if analysis:
         frames = report["evidence"]["frames"]
@@ -583,47 +618,47 @@ def render_pdf(document, images, attachment):
     history = report.get("history") or []
     if history:
         story += [
-            Paragraph("Every analysis of this video", styles["h2"]),
-            _simple_table(
-                ["when", "verdict", "score", "model", ""],
+            KeepTogether(
                 [
-                    [
-                        _date(h["created_at"]),
-                        h["verdict"],
-                        _percent(h["fake_probability"]),
-                        h["model_name"],
-                        "this report" if h["current"] else "",
-                    ]
-                    for h in history
-                ],
-                styles,
-                [3.6 * cm, 2.4 * cm, 2 * cm, WIDTH - 10.4 * cm, 2.4 * cm],
+                    Paragraph("Every analysis of this video", styles["h2"]),
+                    _simple_table(
+                        ["when", "verdict", "score", "model", ""],
+                        [
+                            [
+                                _date(h["created_at"]),
+                                h["verdict"],
+                                _percent(h["fake_probability"]),
+                                h["model_name"],
+                                "this report" if h["current"] else "",
+                            ]
+                            for h in history
+                        ],
+                        styles,
+                        [3.6 * cm, 2.4 * cm, 2 * cm, WIDTH - 10.4 * cm, 2.4 * cm],
+                    ),
+                ]
             ),
         ]
     settings_text = ", ".join(f"{k}: {v}" for k, v in report["software"]["settings"].items() if v is not None)
+    signature_text = f"{signature['algorithm']}, key {signature['key_id']}<br/>{signature['value']}"
+    # Kept on one page: a signature split from its heading reads like a stray line.
     story += [
-        Paragraph("Software and signature", styles["h2"]),
-        _facts_table(
+        KeepTogether(
             [
-                ("Software", _esc(f"{report['software']['name']} {report['software']['version']}")),
-                ("Settings", _esc(settings_text or "–")),
-                ("Generated", _date(report["generated_at"])),
-                (
-                    "Signature",
-                    Paragraph(
-                        f"{signature['algorithm']}, key {signature['key_id']}<br/>{signature['value']}",
-                        styles["mono"],
-                    ),
+                Paragraph("Software and signature", styles["h2"]),
+                _facts_table(
+                    [
+                        ("Software", _esc(f"{report['software']['name']} {report['software']['version']}")),
+                        ("Settings", _esc(settings_text or "–")),
+                        ("Generated", _date(report["generated_at"])),
+                        (
+                            "Signature",
+                            Paragraph(signature_text, styles["mono"]),
+                        ),
+                    ],
+                    styles,
                 ),
-                (
-                    "How to check it",
-                    _esc(
-                        f"The signed report is attached to this PDF as {ATTACHMENT_NAME}. Upload this PDF "
-                        "to the service's “verify a report” page, or run manage.py verify_report FILE."
-                    ),
-                ),
-            ],
-            styles,
+            ]
         ),
     ]
 

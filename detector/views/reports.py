@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
@@ -35,7 +36,7 @@ def report_response(report, kind):
 def submission_report(request, public_id, kind):
     submission = get_submission_for_user(request.user, public_id)
     try:
-        report = build_report(submission)
+        report = build_report(submission, verify_url=request.build_absolute_uri(reverse("report-verify")))
     except ReportNotReady as exc:
         context = {"submission": submission, "message": str(exc)}
         return render(request, "detector/report_not_ready.html", context, status=409)

@@ -174,3 +174,16 @@ def test_the_admin_index_shows_the_public_keys(client):
     page = client.get(reverse("admin:index")).content.decode()
     assert "Report signing keys" in page
     assert key.key_id in page and key.public_key in page
+
+
+def test_a_downloaded_pdf_names_the_verify_page_and_the_file_type(client, owner, finished):
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils (pdftotext) is not installed")
+    client.force_login(owner)
+    pdf = client.get(report_url(finished, "pdf")).content
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "http://testserver/reports/verify/" in " ".join(text.split())
+    assert "h264 (MP4 file)" in text
