@@ -153,6 +153,18 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 200, minimum=1) * 1024 * 1024
 UPLOAD_MAX_SECONDS = env_int("UPLOAD_MAX_SECONDS", 600, minimum=1)
 
+# Links (detector/links): the media a link names is fetched by a job, then checked as an upload.
+# Private, loopback and link-local addresses are refused unless this is on (tests, closed
+# intranets); a public service must never reach its own network, so production refuses it.
+LINK_ALLOW_PRIVATE_ADDRESSES = env_bool("LINK_ALLOW_PRIVATE_ADDRESSES", False)
+if PRODUCTION and LINK_ALLOW_PRIVATE_ADDRESSES:
+    raise ImproperlyConfigured("LINK_ALLOW_PRIVATE_ADDRESSES must not be on when DJANGO_ENV=production.")
+# A fetch that receives nothing for this long is stopped; a whole fetch may take at most this long.
+LINK_STALL_SECONDS = env_int("LINK_STALL_SECONDS", 30, minimum=1)
+LINK_FETCH_SECONDS = env_int("LINK_FETCH_SECONDS", 600, minimum=5)
+# Links one user may submit per hour.
+LINK_RATE_LIMIT_PER_HOUR = env_int("LINK_RATE_LIMIT_PER_HOUR", 20, minimum=1)
+
 # Detector
 DETECTOR_UNCERTAIN_BAND = float(env_str("DETECTOR_UNCERTAIN_BAND", "0.1"))
 DETECTOR_DEVICE = env_str("DETECTOR_DEVICE", "")  # empty: cuda when available, else cpu
@@ -212,7 +224,12 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "celery")
-CELERY_TASK_ROUTES = {"detector.tasks.analyze_submission": {"queue": CELERY_GPU_QUEUE}}
+# Fetching a link's media (detector.links) waits on the network, not the GPU: its own queue.
+CELERY_FETCH_QUEUE = env_str("CELERY_FETCH_QUEUE", "fetch")
+CELERY_TASK_ROUTES = {
+    "detector.tasks.analyze_submission": {"queue": CELERY_GPU_QUEUE},
+    "detector.tasks.fetch_link": {"queue": CELERY_FETCH_QUEUE},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -9,15 +9,26 @@ from django.contrib.auth.forms import UserCreationForm
 from ml_core.constants import DEFAULT_FRAMES, VIDEO_EXTENSIONS, VIDEO_FORMATS
 
 from . import uploads, validators
+from .links import submit
 from .models import FRAME_CHOICES, ApiToken
 
 logger = logging.getLogger(__name__)
 
 
 class SubmissionForm(forms.Form):
+    """A video file, or a link to a post or video (detector.links): exactly one of the two."""
+
     video = forms.FileField(
         label="Video",
+        required=False,
         widget=forms.ClearableFileInput(attrs={"accept": "video/*," + ",".join(VIDEO_EXTENSIONS)}),
+    )
+    link = forms.CharField(
+        label="…or a link to a post or a video",
+        required=False,
+        # The length is checked by submit.check_link, with its own message.
+        widget=forms.URLInput(attrs={"placeholder": "https://", "maxlength": submit.MAX_URL_LENGTH}),
+        help_text="The service fetches the video itself and keeps where it came from. Public links only.",
     )
     frames = forms.TypedChoiceField(
         label="Frames to analyse",
@@ -51,12 +62,33 @@ class SubmissionForm(forms.Form):
 
     def clean_video(self):
         upload = self.cleaned_data["video"]
-        self.checked = uploads.check_video(upload)
+        if upload and not self.data.get("link", "").strip():
+            self.checked = uploads.check_video(upload)
         return upload
 
+    def clean_link(self):
+        link = self.cleaned_data["link"].strip()
+        return submit.check_link(link) if link else ""
+
+    def clean(self):
+        data = super().clean()
+        has_video, has_link = bool(self.files.get("video")), bool(self.data.get("link", "").strip())
+        if has_video and has_link:
+            raise forms.ValidationError(
+                "Choose a video file or paste a link, not both.", code="video_and_link"
+            )
+        if not has_video and not has_link and not self.errors:
+            self.add_error(
+                "video", forms.ValidationError("Choose a video file or paste a link.", code="required")
+            )
+        return data
+
     def save(self, owner):
-        """Store the checked video, create the submission and put it in line."""
+        """Store the checked video (or, for a link, send its fetch job), create the submission and
+        put it in line. A link may raise links.errors.RateLimited."""
         data = self.cleaned_data
+        if data.get("link"):
+            return submit.create_link_submission(owner, data["link"], data["frames"])
         return uploads.store_video(owner, data["video"], data["frames"], checked=self.checked)
 
 

@@ -63,12 +63,15 @@ class DetectorModel(models.Model):
 
 class Submission(models.Model):
     class Status(models.TextChoices):
+        FETCHING = "fetching", "Fetching"  # a link's media is being downloaded (detector.links)
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
     class Stage(models.TextChoices):
+        FETCH_WAITING = "fetch_waiting", "Waiting to fetch the link"
+        FETCHING = "fetching", "Fetching the video from the link"
         WAITING = "waiting", "Waiting in queue"
         WAITING_MODEL = "waiting_model", "Waiting for a detector model"
         DECODING = "decoding", "Decoding"
@@ -122,6 +125,20 @@ class Submission(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    # Provenance of a submission made from a link (detector.links); empty for uploads.
+    source_url = models.URLField(max_length=2000, blank=True, help_text="The link as given.")
+    source_final_url = models.URLField(max_length=2000, blank=True, help_text="After redirects.")
+    source_site = models.CharField(max_length=100, blank=True)
+    source_post_id = models.CharField(max_length=200, blank=True)
+    source_title = models.CharField(max_length=500, blank=True)
+    source_uploader = models.CharField(max_length=300, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    fetched_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # The fetch job's progress and its runs (each delivery that claimed the row).
+    fetch_bytes = models.BigIntegerField(default=0)
+    fetch_total_bytes = models.BigIntegerField(null=True, blank=True)
+    fetch_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -6,14 +6,20 @@ from ml_core.inference.score import LEVEL, SCORE_DEFINITION, score_definition, u
 from ml_core.model.names import describe_architecture
 from ml_core.model.test_figures import MIN_AUC, MIN_REALS, score_context
 
-from . import services
+from . import services, validators
 from .charts import frame_probability_svg
 from .models import FrameImage, Submission
 
 Status, Stage = Submission.Status, Submission.Stage
 
 VERDICT_STYLES = {"FAKE": "danger", "REAL": "success", "UNCERTAIN": "warning"}
-STATUS_STYLES = {"queued": "secondary", "running": "primary", "done": "success", "failed": "danger"}
+STATUS_STYLES = {
+    "fetching": "info",
+    "queued": "secondary",
+    "running": "primary",
+    "done": "success",
+    "failed": "danger",
+}
 METRIC_LABELS = {
     "val_auc": "validation AUC",
     "val_accuracy": "validation accuracy",
@@ -28,6 +34,8 @@ METRIC_LABELS = {
 
 def stage_message(submission, position=None):
     """One human sentence for where the job is."""
+    if submission.status == Status.FETCHING:
+        return fetch_message(submission)
     if submission.status == Status.QUEUED:
         if submission.stage == Stage.WAITING_MODEL:
             return "Waiting for a detector model to be installed."
@@ -58,7 +66,53 @@ def status_payload(submission):
         "waiting_for_model": submission.status == Status.QUEUED and submission.stage == Stage.WAITING_MODEL,
         "finished": submission.status in (Status.DONE, Status.FAILED),
         "error_message": submission.error_message if submission.status == Status.FAILED else "",
+        "fetch": (
+            {"bytes": submission.fetch_bytes, "total_bytes": submission.fetch_total_bytes}
+            if submission.status == Status.FETCHING
+            else None
+        ),
         "updated_at": submission.updated_at.isoformat() if submission.updated_at else None,
+    }
+
+
+def fetch_message(submission):
+    if submission.stage != Stage.FETCHING:
+        return "Waiting to fetch the video from the link."
+    if not submission.fetch_bytes:
+        return "Looking for the video at the link…"
+    received = validators.describe_size(submission.fetch_bytes)
+    if submission.fetch_total_bytes:
+        total = validators.describe_size(submission.fetch_total_bytes)
+        return f"Fetching the video from the link: {received} of {total} ({submission.progress}%)."
+    return f"Fetching the video from the link: {received} so far."
+
+
+def provenance(submission):
+    """Where a link submission's video came from (None for an upload): rows for the pages, and the
+    owner's earlier submissions of the very same bytes (same SHA-256), newest first."""
+    if not submission.source_url:
+        return None
+    rows = [
+        ("Link given", submission.source_url),
+        ("Final address", submission.source_final_url),
+        ("Site", submission.source_site),
+        ("Post id", submission.source_post_id),
+        ("Title", submission.source_title),
+        ("Uploader", submission.source_uploader),
+        ("SHA-256 of the fetched file", submission.fetched_sha256),
+    ]
+    earlier = []
+    if submission.fetched_sha256:
+        earlier = list(
+            Submission.objects.filter(owner_id=submission.owner_id, fetched_sha256=submission.fetched_sha256)
+            .exclude(pk=submission.pk)
+            .filter(created_at__lte=submission.created_at)
+            .order_by("-created_at")[:5]
+        )
+    return {
+        "rows": [(label, value) for label, value in rows if value],
+        "fetched_at": submission.fetched_at,
+        "earlier": earlier,
     }
 
 

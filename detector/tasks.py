@@ -18,6 +18,7 @@ from django.utils import timezone
 from ml_core.errors import MlCoreError
 
 from . import media_files, services
+from .links import jobs as link_jobs
 from .models import Ping
 from .worker import recovery
 from .worker.claims import ClaimLost
@@ -51,6 +52,7 @@ def ping(token):
 def requeue_stuck():
     """Periodic recovery (beat): re-send jobs that were never sent, got lost, or lost their worker."""
     counts = recovery.requeue_stuck()
+    counts["lost_fetches"] = link_jobs.resend_lost_fetches()
     if any(counts.values()):
         logger.info("requeue_stuck: %s", counts)
     return counts
@@ -63,6 +65,13 @@ def sweep_media():
     if removed:
         logger.info("sweep_media removed %s unreferenced files: %s", len(removed), ", ".join(removed))
     return len(removed)
+
+
+@shared_task(name="detector.tasks.fetch_link", acks_late=True, reject_on_worker_lost=True)
+def fetch_link(submission_id):
+    """Fetch a link's video (queue CELERY_FETCH_QUEUE), then queue its analysis; safe to deliver
+    any number of times: see links.jobs."""
+    return link_jobs.run_fetch(submission_id)
 
 
 @shared_task(

@@ -48,30 +48,8 @@ def store_video(owner, source, frames, original_name=None, *, checked=None):
     Raises media_files.StorageError when the storage is full or refuses the file; then nothing of
     it is left behind."""
     checked = checked or check_video(source, original_name)
-    submission = Submission(
-        owner=owner,
-        original_name=checked.original_name,
-        size_bytes=checked.size,
-        duration_seconds=getattr(checked.info, "duration", None),
-        frames_requested=frames,
-    )
-    submission._stored_extension = checked.extension
-    try:
-        # The name passed here is ignored by upload_to apart from the extension set above.
-        if isinstance(source, str | os.PathLike):
-            with open(source, "rb") as f:
-                submission.video.save(f"video{checked.extension}", File(f), save=False)
-        else:
-            submission.video.save(f"video{checked.extension}", source, save=False)
-        submission.save()
-    except Exception as exc:
-        # Whatever was written (a copy cut short by a full disk included) is in this folder.
-        folder = media_files.submission_folder(submission.public_id)
-        media_files.delete_folder(submission.video.storage, folder)
-        if isinstance(exc, OSError):
-            logger.error("could not store an upload in media storage: %s", exc)
-            raise media_files.StorageError(full=media_files.is_full(exc)) from exc
-        raise
+    submission = Submission(owner=owner, frames_requested=frames)
+    save_checked_video(submission, source, checked, submission.save)
     try:
         services.enqueue_analysis(submission)
     except Exception:
@@ -79,3 +57,35 @@ def store_video(owner, source, frames, original_name=None, *, checked=None):
         # and the periodic requeue picks it up.
         logger.exception("enqueue failed for submission %s", submission.pk)
     return submission
+
+
+def save_checked_video(submission, source, checked, save_row):
+    """Write a checked video into `submission`'s folder, then call `save_row()` to record it.
+
+    Shared by uploads and fetched links (detector.links), so both store a video the same way.
+    When writing fails, or `save_row()` raises or returns False (the row is gone), the folder is
+    deleted; returns False in that last case. Raises media_files.StorageError for a full or
+    refusing storage."""
+    submission.original_name = checked.original_name
+    submission.size_bytes = checked.size
+    submission.duration_seconds = getattr(checked.info, "duration", None)
+    submission._stored_extension = checked.extension
+    folder = media_files.submission_folder(submission.public_id)
+    try:
+        # The name passed here is ignored by upload_to apart from the extension set above.
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as f:
+                submission.video.save(f"video{checked.extension}", File(f), save=False)
+        else:
+            submission.video.save(f"video{checked.extension}", source, save=False)
+        saved = save_row() is not False
+    except Exception as exc:
+        # Whatever was written (a copy cut short by a full disk included) is in this folder.
+        media_files.delete_folder(submission.video.storage, folder)
+        if isinstance(exc, OSError):
+            logger.error("could not store an upload in media storage: %s", exc)
+            raise media_files.StorageError(full=media_files.is_full(exc)) from exc
+        raise
+    if not saved:
+        media_files.delete_folder(submission.video.storage, folder)
+    return saved

@@ -1,4 +1,5 @@
-"""Run the whole service: a broker, migrations, the web server and a Celery worker (with beat).
+"""Run the whole service: a broker, migrations, the web server, a Celery worker (with beat) and a
+second worker that fetches links (its own queue, so downloads never wait behind an analysis).
 
 Broker: the configured Redis when it answers; else a private redis-server on a free port
 when the binary exists; else kombu's filesystem transport (an embedded broker), so a
@@ -261,8 +262,13 @@ def main():
                   "-c", env.get("WORKER_CONCURRENCY", "1"), "--loglevel", "INFO",
                   "--beat", "--schedule", str(VAR / "celerybeat-schedule")]  # fmt: skip
         start(children, Child("worker", worker, env))
+        # Links are fetched by a worker of their own: a download never waits behind an analysis.
+        fetch_queue = env.get("CELERY_FETCH_QUEUE", "fetch")
+        fetcher = [PY, "-m", "celery", "-A", "deepfake_site", "worker", "-Q", fetch_queue, "-n", "fetch@%h",
+                   "-c", env.get("FETCH_CONCURRENCY", "2"), "--loglevel", "INFO"]  # fmt: skip
+        start(children, Child("fetcher", fetcher, env))
         log(f"web server: http://{host}:{port}/   health: http://{host}:{port}/healthz")
-        log(f"celery worker (with beat): queues {queues}")
+        log(f"celery worker (with beat): queues {queues}; link fetcher: queue {fetch_queue}")
         log("create an admin user:      .venv/bin/python manage.py createsuperuser")
         log("install another detector:  .venv/bin/python manage.py install_detector PATH.pt --activate")
         log("press Ctrl-C to stop everything")

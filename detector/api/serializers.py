@@ -44,9 +44,30 @@ def submission_json(request, submission, *, full):
                 else None
             ),
             "result": result_json(request, submission, result) if body["verdict"] else None,
+            "fetch": status["fetch"],
+            "source": source_json(submission),
         }
     )
     return body
+
+
+def source_json(submission):
+    """A link submission's provenance (None for an upload), with the ids of the owner's earlier
+    submissions of the same fetched bytes."""
+    provenance = presenters.provenance(submission)
+    if provenance is None:
+        return None
+    return {
+        "url": submission.source_url,
+        "final_url": submission.source_final_url,
+        "site": submission.source_site,
+        "post_id": submission.source_post_id,
+        "title": submission.source_title,
+        "uploader": submission.source_uploader,
+        "fetched_at": submission.fetched_at.isoformat() if submission.fetched_at else None,
+        "sha256": submission.fetched_sha256,
+        "same_media_as": [str(earlier.public_id) for earlier in provenance["earlier"]],
+    }
 
 
 def result_json(request, submission, result):

@@ -22,12 +22,14 @@ from django.views.decorators.http import require_safe
 from .. import media_files, services, validators
 from ..access import get_submission_for_user, owned_submissions
 from ..forms import SubmissionForm
+from ..links.errors import RateLimited
 from ..tokens import user_from_authorization
 from .serializers import submission_json
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 RETRY_AFTER_SECONDS = 300  # storage full or unavailable: a hint, an operator has to act first
+RATE_LIMIT_RETRY_SECONDS = 600  # link submissions are counted per hour
 OPENAPI_PATH = Path(settings.BASE_DIR) / "static" / "api" / "openapi.json"
 
 
@@ -111,7 +113,10 @@ def _create(request):
             "too_large",
             f"The upload is larger than the {validators.describe_size(settings.UPLOAD_MAX_BYTES)} limit.",
         )
-    form = SubmissionForm(request.POST, request.FILES)
+    data = request.POST.copy()
+    if "url" in data:  # the API's name for the page's "link"
+        data.setlist("link", data.pop("url"))
+    form = SubmissionForm(data, request.FILES)
     if not form.is_valid():
         fields = {
             name: [{"code": e.code or "invalid", "message": " ".join(e.messages)} for e in errors]
@@ -125,6 +130,10 @@ def _create(request):
         # Nothing was kept; the same request may succeed later.
         response = error(exc.status, exc.code, exc.message)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    except RateLimited as exc:
+        response = error(429, exc.code, exc.message)
+        response["Retry-After"] = str(RATE_LIMIT_RETRY_SECONDS)
         return response
     response = JsonResponse(submission_json(request, submission, full=True), status=201)
     response["Location"] = response_location(request, submission)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import media_files, presenters, services, validators
 from ..access import get_submission_for_user, owned_submissions
 from ..forms import SubmissionForm
+from ..links.errors import RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def submission_create(request):
                 upload_error, status = exc.message, exc.status
                 if _wants_json(request):
                     return JsonResponse({"errors": {"video": [upload_error]}}, status=status)
+            except RateLimited as exc:
+                upload_error, status = exc.message, 429
+                if _wants_json(request):
+                    return JsonResponse({"errors": {"link": [upload_error]}}, status=status)
             else:
                 url = reverse("submission-detail", kwargs={"public_id": submission.public_id})
                 if _wants_json(request):
@@ -104,6 +109,7 @@ def submission_detail(request, public_id):
     status = presenters.status_payload(submission)
     context = {
         "submission": submission,
+        "provenance": presenters.provenance(submission),
         "status": status,
         "status_style": presenters.STATUS_STYLES.get(submission.status, "secondary"),
         "video_available": bool(submission.video) and not submission.media_purged_at,

@@ -50,10 +50,13 @@
   }
 
   form.addEventListener("submit", function (event) {
-    event.preventDefault();
     var file = fileInput && fileInput.files[0];
+    var linkInput = form.querySelector('input[name="link"]');
+    // A link is a short form post: the server answers at once and the fetch runs as a job.
+    if (linkInput && linkInput.value.trim()) return;
+    event.preventDefault();
     if (!file) {
-      showErrors(["Choose a video file first."]);
+      showErrors(["Choose a video file or paste a link."]);
       return;
     }
     if (tooLarge(file)) {

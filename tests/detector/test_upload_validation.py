@@ -247,7 +247,7 @@ def test_it_rejects_an_empty_file(client):
 def test_a_missing_file_is_reported(client):
     response = client.post(UPLOAD_URL, {"frames": "20"})
     assert response.status_code == 400
-    assert "This field is required" in form_errors(response)
+    assert "Choose a video file or paste a link." in form_errors(response)
 
 
 def test_large_uploads_are_probed_from_a_temporary_file_on_disk(client, face_clip, settings, monkeypatch):

@@ -1,6 +1,8 @@
-"""manage.py analyze VIDEO... --user NAME [--frames N] [--wait]: submit files (or folders) for analysis.
+"""manage.py analyze VIDEO|URL... --user NAME [--frames N] [--wait]: submit files, folders or links
+for analysis.
 
 Each file gets the upload page's checks and is copied into media storage; the user's file stays.
+A link (anything with "://") is fetched by the fetch job (detector.links), as from the page.
 """
 
 import time
@@ -10,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from detector.links.errors import RateLimited
+from detector.links.submit import create_link_submission
 from detector.media_files import StorageError
 from detector.models import Submission
 from detector.reports.build import write_report_files
@@ -38,7 +42,7 @@ class Command(BaseCommand):
     help = "Create submissions from video files or folders of clips; with --wait, print each verdict."
 
     def add_arguments(self, parser):
-        parser.add_argument("videos", nargs="+", help="video files or folders")
+        parser.add_argument("videos", nargs="+", help="video files, folders or links (http/https)")
         parser.add_argument("--user", required=True, help="username that will own the submissions")
         parser.add_argument(
             "--frames", type=int, default=DEFAULT_FRAMES, help=f"frames to sample ({MIN_FRAMES}-{MAX_FRAMES})"
@@ -63,8 +67,21 @@ class Command(BaseCommand):
         owner = get_user_model().objects.filter(username=options["user"]).first()
         if owner is None:
             raise CommandError(f"no user named {options['user']!r}")
-        paths = video_files(options["videos"])
+        links = [item for item in options["videos"] if "://" in item]
+        files = [item for item in options["videos"] if "://" not in item]
+        paths = video_files(files) if files else []
         submissions, refused = [], []
+        for link in links:
+            try:
+                submission = create_link_submission(owner, link, frames)
+            except ValidationError as exc:
+                refused.append(f"{link}: {' '.join(exc.messages)}")
+                continue
+            except RateLimited as exc:
+                refused.append(f"{link}: {exc.message}")
+                continue
+            submissions.append(submission)
+            self.stdout.write(f"fetching {submission.public_id} {link}")
         for path in paths:
             try:
                 submission = store_video(owner, path, frames)
@@ -79,7 +96,7 @@ class Command(BaseCommand):
             self.wait(submissions, options["timeout"], report_dir)
         if refused:
             raise CommandError(
-                f"refused {len(refused)} of {len(paths)} videos (nothing stored for them):\n  "
+                f"refused {len(refused)} of {len(paths) + len(links)} videos (nothing stored for them):\n  "
                 + "\n  ".join(refused)
             )
 
