@@ -16,6 +16,7 @@ import cv2
 
 from ml_core.constants import DEFAULT_CHECKPOINT, DEFAULT_FRAMES
 from ml_core.errors import MlCoreError
+from ml_core.inference.score import SCORE_DEFINITION, score_definition
 from ml_core.model.detector import AGGREGATIONS
 from ml_core.model.names import default_model_name
 
@@ -55,16 +56,22 @@ def write_overlays(directory, prediction):
     return written
 
 
-def summary(prediction, extraction):
+def summary(prediction, extraction, definition=SCORE_DEFINITION):
     # The verdict in the web page's words; the UNCERTAIN rule on a line of its own, so that it
     # cannot be read as part of the verdict.
     low = prediction.threshold - prediction.uncertain_band
     high = prediction.threshold + prediction.uncertain_band
+    likely = ""
+    if prediction.score_interval:
+        range_low, range_high = prediction.score_interval
+        likely = f", likely range {range_low * 100:.0f}–{range_high * 100:.0f}%"
     lines = [
         f"{prediction.label}: {prediction.fake_probability * 100:.1f}% probability of being fake "
-        f"({prediction.fake_probability:.3f})",
+        f"({prediction.fake_probability:.3f}){likely}",
         f"  how it is called: REAL at {low:.2f} or below, UNCERTAIN between {low:.2f} and {high:.2f}, "
-        f"FAKE at {high:.2f} or above",
+        f"FAKE at {high:.2f} or above; UNCERTAIN too when the likely range reaches both sides of "
+        f"{prediction.threshold:.2f}",
+        f"  the score: {definition}",
         f"model {prediction.model_name}  sha256 {prediction.model_sha256}  on {prediction.device}",
     ]
     for identity in prediction.identities:
@@ -120,13 +127,15 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     written = write_overlays(args.explain, prediction) if args.explain else []
+    definition = score_definition(predictor.config.aggregation)
     if args.json:
         data = prediction.to_dict()
+        data["score_definition"] = definition
         data["extraction"] = extraction.to_dict()
         data["overlay_files"] = [str(p) for p in written]
         print(json.dumps(data, indent=2))
     else:
-        print(summary(prediction, extraction))
+        print(summary(prediction, extraction, definition))
         if written:
             print(f"wrote {len(written)} Grad-CAM overlays to {args.explain}")
     return 0

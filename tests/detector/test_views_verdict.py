@@ -107,3 +107,11 @@ def test_the_list_gives_the_threshold_and_the_definition(owner):
     assert "55% fake · threshold 70%" in html
     assert SCORE_DEFINITION.replace("'", "&#x27;") in html
     assert f'href="{reverse("model-card")}"' in html
+
+
+def test_the_upload_form_says_what_more_frames_buy_as_measured(owner):
+    client = Client()
+    client.force_login(owner)
+    html = client.get(reverse("submission-create")).content.decode()
+    assert "40 frames instead of 20 changed the verdict of 1 clip in 29" in html
+    assert "a steadier verdict" not in html  # the old, unmeasured promise

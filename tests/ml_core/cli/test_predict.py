@@ -39,6 +39,21 @@ def test_it_keeps_the_uncertain_rule_off_the_verdict_line(video, checkpoint, cap
     assert "UNCERTAIN between" in rule_line
 
 
+def test_it_gives_the_likely_range_and_says_how_the_score_is_made(video, checkpoint, capsys):
+    from ml_core.inference.score import SCORE_DEFINITION
+
+    assert main([str(video), "--checkpoint", str(checkpoint)]) == 0
+    verdict_line, rule_line, definition_line = capsys.readouterr().out.splitlines()[:3]
+    assert ", likely range " in verdict_line and verdict_line.endswith("%")
+    assert "UNCERTAIN too when the likely range reaches both sides" in rule_line
+    assert definition_line == f"  the score: {SCORE_DEFINITION}"
+    assert main([str(video), "--checkpoint", str(checkpoint), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["score_definition"] == SCORE_DEFINITION
+    low, high = data["score_interval"]
+    assert low - 1e-5 <= data["fake_probability"] <= high + 1e-5  # stored to 6 places
+
+
 def test_it_samples_as_many_frames_as_the_web_app_by_default(video, checkpoint, capsys):
     # The checkpoint was trained on 10-frame sequences; the default is still the app's.
     assert main([str(video), "--checkpoint", str(checkpoint), "--json"]) == 0
