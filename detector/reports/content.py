@@ -6,9 +6,7 @@ the model and the software; the signature (signing.py) and the PDF (pdf.py) are 
 """
 
 import hashlib
-import json
 import math
-import re
 import subprocess  # nosec B404: a fixed git command, no user input
 from pathlib import Path
 
@@ -173,68 +171,62 @@ def evidence(result, person_numbers):
     ]
 
 
-def shipped_model_files(sha256):
-    """(metrics.json as a dict, MODEL_CARD.md text) of the model shipped beside the default
-    checkpoint, when this is that model (its metrics.json names the same SHA-256); else ({}, "")."""
-    folder = Path(settings.DETECTOR_DEFAULT_CHECKPOINT or ".").parent
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-        card = (folder / "MODEL_CARD.md").read_text()
-    except (OSError, ValueError):
-        return {}, ""
-    if not isinstance(metrics, dict) or metrics.get("sha256") != sha256:
-        return {}, ""
-    return metrics, card
-
-
-def _known_weaknesses(card):
-    """The bullets of the model card's "Where it fails" section, as plain sentences."""
-    match = re.search(r"^## Where it fails[^\n]*\n(.*?)(?=^## |\Z)", card or "", re.M | re.S)
-    if not match:
-        return []
-    bullets = re.split(r"^- ", match.group(1), flags=re.M)[1:]
-    cleaned = [re.sub(r"\s+", " ", b.split("\n\n")[0]).replace("**", "").strip() for b in bullets]
-    return [c for c in cleaned if c]
+def _training_sentence(splits):
+    """ "Trained on 114 videos (45 real, 69 fake); tested on 47 held-out videos (19 real, 28 fake)." """
+    counts = {name: (real, fake) for name, real, fake in splits}
+    if "train" not in counts:
+        return None
+    sentence = (
+        f"Trained on {sum(counts['train'])} videos ({counts['train'][0]} real, {counts['train'][1]} fake)"
+    )
+    if "test" in counts:
+        real, fake = counts["test"]
+        sentence += f"; tested on {real + fake} held-out videos ({real} real, {fake} fake)"
+    return sentence + "."
 
 
 def model_facts(result):
+    """The model as its page shows it (presenters.model_card), for the model that made this result.
+
+    A model deleted since keeps its name and SHA-256 (copied onto the result); nothing else is known.
+    """
     summary = presenters.model_summary(result)
     detector = result.detector if result.detector_id else None
-    metrics = dict(detector.metrics or {}) if detector is not None else {}
-    record = metrics.get("test_scores")
-    context = score_context(record, result.fake_probability) if record else None
-    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    shipped, card = shipped_model_files(result.model_sha256)
-    splits = metrics.get("split_counts") or shipped.get("split_counts")
-    splits = splits if isinstance(splits, dict) else {}
-    training = ""
-    if splits.get("train"):
-        train, tested = splits["train"], splits.get("test") or {}
-        training = (
-            f"Trained on {sum(train.values())} videos "
-            f"({train.get('REAL', 0)} real, {train.get('FAKE', 0)} fake); "
-            f"tested on {sum(tested.values())} held-out videos "
-            f"({tested.get('REAL', 0)} real, {tested.get('FAKE', 0)} fake)."
-        )
-    return {
+    card = presenters.model_card(detector) if detector is not None else None
+    facts = {
         "name": result.model_name,
         "sha256": result.model_sha256,
         "architecture": summary["architecture"] or None,
-        "training_data": training or None,
-        "test_figures": {
-            "real_videos": context.real_count if context else None,
-            "fake_videos": context.fake_count if context else None,
-            "auc": _number((record or {}).get("auc"), 4)
-            if record
-            else _number((test.get("video") or {}).get("auc"), 4),
-            "threshold": _number((record or {}).get("threshold", test.get("threshold")), 4),
-            "false_positive_rate": _number(context.false_positive_rate, 4)
-            if context
-            else _number(test.get("false_positive_rate_real"), 4),
-        },
+        "score_definition": presenters.definition_of(result),
+        "training_data": None,
+        "test_figures": None,
         "validation_metrics": {label: value for label, value in summary["metrics"]},
-        "known_weaknesses": _known_weaknesses(card),
+        "known_weaknesses": [],
     }
+    if card is None:
+        return facts
+    test = card["test"]
+    record = (detector.metrics or {}).get("test_scores") or {}
+    context = score_context(record, record["threshold"]) if test and "threshold" in record else None
+    facts.update(
+        training_data=_training_sentence(card["splits"]),
+        test_figures={
+            "real_videos": test["reals"],
+            "fake_videos": test["fakes"],
+            "auc": _number(test["auc"], 4),
+            "c40_auc": _number(test.get("c40_auc"), 4),
+            "threshold": _number(card["threshold"], 4),
+            "false_positive_rate": _number(context.false_positive_rate, 4) if context else None,
+            "false_positives": test["false_positives"],
+            "fakes_detected": test["detected"],
+            "by_method": test["methods"],
+        }
+        if test
+        else None,
+        validation_metrics={label: value for label, value in card["validation"]},
+        known_weaknesses=card["weaknesses"],
+    )
+    return facts
 
 
 def review(submission):
@@ -276,7 +268,8 @@ def analysis(submission, result):
         "verdict": result.verdict,
         "verdict_sentence": VERDICT_SENTENCES.get(result.verdict, ""),
         "fake_probability": _number(result.fake_probability, 4),
-        "interval": _interval(details, "score_interval"),
+        "interval": presenters.interval_json(result),
+        "uncertainty": presenters.uncertainty_words(result) or None,
         "threshold": _number(presenters.threshold_of(result), 4),
         "uncertain_band": _number(details.get("uncertain_band"), 4),
         "score_in_context": context["sentence"],

@@ -176,7 +176,7 @@ def _verdict_box(report, styles):
     cells = [
         [Paragraph(_esc(analysis["verdict"]), verdict)],
         [Paragraph(_score_line(analysis), styles["score"])],
-        [Paragraph(_esc(analysis["verdict_sentence"]), styles["body"])],
+        [Paragraph(_esc(analysis.get("uncertainty") or analysis["verdict_sentence"]), styles["body"])],
     ]
     box = Table(cells, colWidths=[WIDTH])
     box.setStyle(
@@ -272,16 +272,19 @@ def _video_rows(video, styles):
 
 def _model_rows(model, styles):
     figures = model.get("test_figures") or {}
-    tested = "no test figures recorded with this model"
+    tested = "no test figures recorded with this model: nothing here says how often it is wrong"
     if figures.get("real_videos"):
-        tested = (
-            f"{figures['real_videos']} real and {figures['fake_videos']} fake test videos; "
-            f"AUC {figures['auc']:.2f}; false-positive rate at its threshold "
-            f"{_percent(figures['false_positive_rate'], 0)}"
-        )
-    elif figures.get("auc") is not None:
-        tested = f"AUC {figures['auc']:.2f}"
-    return [
+        tested = f"{figures['real_videos']} real and {figures['fake_videos']} fake test videos"
+        if figures.get("auc") is not None:
+            tested += f"; AUC {figures['auc']:.2f}"
+            if figures.get("c40_auc") is not None:
+                tested += f" ({figures['c40_auc']:.2f} after heavy compression)"
+        if figures.get("false_positives"):
+            tested += (
+                f". At its threshold: {figures['false_positives']} real videos reached it "
+                f"(false positives), {figures['fakes_detected']} fakes did"
+            )
+    rows = [
         (
             "Model",
             _esc(model["name"]) + (f" — {_esc(model['architecture'])}" if model.get("architecture") else ""),
@@ -289,6 +292,9 @@ def _model_rows(model, styles):
         ("Test figures", _esc(tested)),
         ("Model SHA-256", Paragraph(model["sha256"], styles["mono"])),
     ]
+    if model.get("score_definition"):
+        rows.insert(1, ("How the score is made", _esc(model["score_definition"])))
+    return rows
 
 
 def _chart(analysis, frames, fonts):
@@ -611,6 +617,16 @@ def render_pdf(document, images, attachment):
         if model.get("validation_metrics"):
             rows.append(
                 ("Validation", _esc(", ".join(f"{k} {v}" for k, v in model["validation_metrics"].items())))
+            )
+        methods = [
+            m for m in (model.get("test_figures") or {}).get("by_method") or [] if m.get("auc") is not None
+        ]
+        if methods:
+            rows.append(
+                (
+                    "Test AUC by method",
+                    _esc(", ".join(f"{m['name']} {m['auc']:.2f} ({m['fakes']} fakes)" for m in methods)),
+                )
             )
         if model.get("known_weaknesses"):
             rows.append(("Known weaknesses", "<br/>".join(f"• {_esc(w)}" for w in model["known_weaknesses"])))

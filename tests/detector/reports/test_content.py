@@ -84,3 +84,36 @@ def test_a_failed_submission_gets_a_report_of_its_failure(owner):
 def test_a_deleted_video_has_no_hash_rather_than_a_wrong_one(finished):
     finished.video.delete(save=True)
     assert build_content(finished)["video"]["sha256"] is None
+
+
+def test_the_model_is_described_as_its_page_describes_it(finished):
+    detector = finished.current_result.detector
+    detector.metrics = {
+        "test_scores": {
+            "reals": [0.1, 0.2, 0.95],
+            "fakes": [0.4, 0.92, 0.97],
+            "count": 6,
+            "auc": 0.78,
+            "threshold": 0.9,
+            "split_counts": {"train": {"REAL": 45, "FAKE": 69}, "test": {"REAL": 3, "FAKE": 3}},
+            "weaknesses": ["Heavy compression hides the traces."],
+        }
+    }
+    detector.save()
+    model = build_content(finished)["model"]
+    card = presenters.model_card(detector)
+    assert model["test_figures"]["real_videos"] == 3 and model["test_figures"]["fake_videos"] == 3
+    assert model["test_figures"]["false_positives"] == card["test"]["false_positives"] == "1 of 3 (33%)"
+    assert model["test_figures"]["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert model["known_weaknesses"] == card["weaknesses"]
+    assert "Heavy compression hides the traces." in model["known_weaknesses"]
+    assert model["training_data"] == (
+        "Trained on 114 videos (45 real, 69 fake); tested on 6 held-out videos (3 real, 3 fake)."
+    )
+
+
+def test_a_deleted_model_keeps_its_name_and_hash_only(finished):
+    finished.current_result.detector.delete()
+    finished.refresh_from_db()
+    model = build_content(finished)["model"]
+    assert model["sha256"] == "ab" * 32 and model["test_figures"] is None
