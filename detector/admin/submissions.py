@@ -15,6 +15,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from ml_core.inference.score import SCORE_DEFINITION
+
+from .. import presenters
 from ..charts import frame_probability_svg
 from ..models import DetectorModel, Result, Submission
 from . import display
@@ -140,15 +143,18 @@ class SubmissionAdmin(admin.ModelAdmin):
         (
             "Machine verdict (current result)",
             {
+                # The same words as the result page, the API and the command line.
+                "description": SCORE_DEFINITION,
                 "fields": (
                     "verdict",
                     "fake_probability",
+                    "likely_range",
                     "model_used",
                     "device",
                     "frame_chart",
                     "identities_table",
                     "face_images",
-                )
+                ),
             },
         ),
         (
@@ -222,6 +228,14 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.display(description="P(fake)", ordering="current_result__fake_probability")
     def fake_probability(self, obj):
         return display.probability(obj.current_result.fake_probability) if obj.current_result else "—"
+
+    @admin.display(description="likely range")
+    def likely_range(self, obj):
+        result = obj.current_result
+        interval = presenters.interval_of(result) if result else None
+        if interval is None:
+            return "—"
+        return f"{display.probability(interval[0])}–{display.probability(interval[1])}"
 
     @admin.display(description="model")
     def model_used(self, obj):

@@ -212,6 +212,17 @@ def test_the_detail_page_draws_the_result_pages_chart_one_point_per_frame(client
     assert "frame 2 at 0.50 s: 0.900" in chart
 
 
+def test_the_detail_page_says_how_the_score_is_made_and_gives_its_likely_range(client, reviewer, owner):
+    from ml_core.inference.score import SCORE_DEFINITION
+
+    submission = make_submission(owner, verdict="FAKE", probability=0.8)
+    submission.current_result.details = {"threshold": 0.7, "score_interval": [0.7512, 0.8834]}
+    submission.current_result.save()
+    html = client.get(reverse("admin:detector_submission_change", args=[submission.pk])).content.decode()
+    assert SCORE_DEFINITION in html  # the fieldset's description (the admin renders it as is)
+    assert "0.751–0.883" in html
+
+
 def test_the_results_history_rounds_each_runs_probability_as_the_list_does(client, reviewer, owner):
     submission = make_submission(owner, verdict="UNCERTAIN", probability=0.9980670809745789)
     html = client.get(reverse("admin:detector_submission_change", args=[submission.pk])).content.decode()
