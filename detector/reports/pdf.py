@@ -13,6 +13,7 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 
+from reportlab import rl_config
 from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
@@ -35,6 +36,9 @@ from reportlab.platypus import (
 )
 
 logger = logging.getLogger(__name__)
+# Binary streams, not ASCII85 text: a quarter smaller and quicker (reportlab's only switch is global;
+# nothing else in this process draws PDFs).
+rl_config.useA85 = 0
 
 ATTACHMENT_NAME = "report.json"
 FONT_DIRS = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu")]

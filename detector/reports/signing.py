@@ -18,6 +18,7 @@ import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -306,15 +307,26 @@ def verify_document(document, keys=None):
             ours,
         )
     if ours.get("valid_until"):
-        period = f"in use from {ours.get('valid_from') or 'the start'} until {ours['valid_until']}"
+        period = f"in use from {when(ours.get('valid_from'))} until {when(ours['valid_until'])}"
     else:
-        period = f"in use since {ours.get('valid_from') or 'the start'}"
+        period = f"in use since {when(ours.get('valid_from'))}"
     return Verification(
         VALID,
         f"Valid: signed by this service's key {ours['key_id']} ({period}) and not altered since.",
         report,
         ours,
     )
+
+
+def when(iso):
+    """An ISO time as people read it ("2026-12-06 22:36 UTC"); anything else as it is."""
+    if not iso:
+        return "the start"
+    try:
+        moment = datetime.fromisoformat(iso).astimezone(UTC)
+    except (TypeError, ValueError):
+        return str(iso)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _looks_like_report_text(head):

@@ -109,7 +109,7 @@ def _summary(report):
         "video_sha256": video.get("sha256"),
         "model_name": model.get("name"),
         "model_sha256": model.get("sha256"),
-        "generated_at": report.get("generated_at"),
+        "generated_at": signing.when(report.get("generated_at")) if report.get("generated_at") else None,
         "submission": (report.get("submission") or {}).get("id")
         if isinstance(report.get("submission"), dict)
         else None,

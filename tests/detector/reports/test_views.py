@@ -187,3 +187,20 @@ def test_a_downloaded_pdf_names_the_verify_page_and_the_file_type(client, owner,
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     assert "http://testserver/reports/verify/" in " ".join(text.split())
     assert "h264 (MP4 file)" in text
+
+
+def test_a_report_signed_by_another_key_is_named_on_the_page(client, report_json):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    document = json.loads(report_json)
+    stranger = Ed25519PrivateKey.generate()
+    raw = stranger.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    document["signature"].update(
+        key_id=signing.key_id_of(raw),
+        public_key=signing._b64(raw),
+        value=signing._b64(stranger.sign(signing.canonical(document["report"]))),
+    )
+    response = verify(client, json.dumps(document).encode(), "report.json")
+    assert outcome_of(response) == signing.UNKNOWN_KEY
+    assert "Signed by another key" in response.content.decode()
