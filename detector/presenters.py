@@ -406,7 +406,12 @@ def model_card(detector):
             "false_positives": _share(at_threshold.reals_flagged, at_threshold.real_count),
             "detected": _share(at_threshold.fakes_at_or_above, at_threshold.fake_count),
             "methods": [
-                {"name": name, "fakes": row.get("fakes"), "auc": row.get("auc")}
+                # "fake" is what the evaluation calls clips of no named method.
+                {
+                    "name": "other fake clips" if name == "fake" else name,
+                    "fakes": row.get("fakes"),
+                    "auc": row.get("auc"),
+                }
                 for name, row in (record.get("by_method") or {}).items()
                 if isinstance(row, dict)
             ],

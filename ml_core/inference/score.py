@@ -26,16 +26,13 @@ _EPS = 1e-6
 
 _DEFINITIONS = {
     "mean": (
-        "The score is the model's probability that the video is fake. Each analysed face gets its "
-        "own score (a dot on the chart); a person's score is the average of their face scores taken "
-        "on the log-odds scale, so confident faces weigh more than in a plain average; the video "
-        f"takes the score of its most fake-looking person seen in at least {MIN_IDENTITY_FRAMES} frames."
+        "The score is the model's probability that the video is fake: the average of a person's face "
+        "scores (the dots on the chart), taken on the log-odds scale so that confident faces weigh "
+        f"more, for the most fake-looking person seen in at least {MIN_IDENTITY_FRAMES} frames."
     ),
     "last": (
-        "The score is the model's probability that the video is fake. Each analysed face gets its "
-        "own score (a dot on the chart); a person's score is the score of their last analysed face; "
-        f"the video takes the score of its most fake-looking person seen in at least {MIN_IDENTITY_FRAMES} "
-        "frames."
+        "The score is the model's probability that the video is fake: the score of a person's last "
+        f"analysed face, for the most fake-looking person seen in at least {MIN_IDENTITY_FRAMES} frames."
     ),
 }
 # What the shipped models (and every reference checkpoint) do.

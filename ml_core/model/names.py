@@ -21,7 +21,7 @@ def describe_architecture(backbone: str, temporal: str) -> str:
     cnn = BACKBONE_NAMES.get(backbone, backbone)
     if temporal == "sequence":
         return f"{cnn} features per face, then an LSTM over the frames"
-    return f"{cnn} per face, each frame scored on its own, the video score their mean"
+    return f"{cnn} per face, each frame scored on its own, the video score their log-odds mean"
 
 
 def default_model_name(path) -> str:

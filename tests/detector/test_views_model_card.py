@@ -51,7 +51,8 @@ def test_a_signed_in_user_reads_the_active_models_card(owner):
     assert "7a" * 32 in html  # the whole SHA-256
     assert "face crops of 160 × 160 pixels" in html
     assert "log-odds" in html  # how the score is made
-    assert "threshold, 0.804" in html and "at least 0.90" in html and "0.70 or below" in html
+    assert "threshold is <strong>0.804</strong>" in html
+    assert "<strong>FAKE</strong> at 0.90 or above, <strong>REAL</strong> at 0.70 or below" in html
     assert "<strong>2 of 19 (11%)</strong> real videos reached the threshold" in html
     assert "13 of 28 (46%) fake videos did" in html
     assert "after heavy re-compression" in html and "0.72" in html

@@ -41,7 +41,7 @@ def test_the_score_comes_with_its_likely_range(owner):
     submission, _ = finished(owner, p_fake=0.62, verdict="FAKE", interval=[0.512, 0.704])
     html = page(owner, submission)
     assert 'data-testid="score-range">likely range 51–70%<' in html
-    assert "holds 90% of the scores obtained when the analysed faces are drawn again" in html
+    assert "holds 90% of the scores from the same faces redrawn at random" in html
 
 
 def test_a_range_across_the_threshold_is_explained_as_the_reason_for_uncertain(owner):
