@@ -21,20 +21,17 @@ import numpy as np
 from ml_core.constants import BOX_MODES, DEFAULT_FRAMES, MAX_FRAME_PIXELS, MAX_FRAMES, MIN_FRAMES
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLong
 from ml_core.media import hog_exact
+from ml_core.media.boxes import box_area, clamp_box, iou
+from ml_core.media.face_tracking import LINK_IOU, Tracker
 from ml_core.media.faces import (
-    LINK_IOU,
     Detection,
-    Tracker,
     aligned_scale,
     all_large,
-    box_area,
-    clamp_box,
     close_look,
     detect,
     detection_copy,
     finer_scale,
     found_at_finest_level,
-    iou,
     region_search,
     search_region,
     working_scan,

@@ -1,10 +1,8 @@
 import json
-import sys
-import types
 
 import cv2
 
-from ml_core.cli import bench, extract
+from ml_core.cli import extract
 from tests.helpers.videos import make_face_video
 
 
@@ -54,26 +52,3 @@ def test_an_out_of_range_frame_count_exits_2(tmp_path, capsys):
     video = make_face_video(tmp_path / "face.mp4", count=5)
     assert extract.main([str(video), "--frames", "5"]) == 2
     assert "between 10 and 100" in capsys.readouterr().err
-
-
-def test_bench_delegates_inference_benchmarks(monkeypatch):
-    calls = []
-    fake = types.ModuleType("ml_core.cli.bench_inference")
-    fake.main = lambda argv: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "ml_core.cli.bench_inference", fake)
-    import ml_core.cli
-
-    monkeypatch.setattr(ml_core.cli, "bench_inference", fake, raising=False)
-    assert bench.main(["--inference", "clip.mp4", "--frames", "20"]) == 0
-    assert calls == [["clip.mp4", "--frames", "20"]]
-
-
-def test_bench_compares_both_pipelines_on_a_clip(tmp_path, capsys):
-    video = make_face_video(tmp_path / "face.mp4", count=30)
-    assert bench.main([str(video), "--frames", "10", "--json", str(tmp_path / "r.json")]) == 0
-    printed = capsys.readouterr().out
-    assert "speed ratio" in printed
-    (row,) = json.loads((tmp_path / "r.json").read_text())
-    assert row["ours"]["main_found"] == 10 and row["reference"]["sampled"] == 10
-    assert row["reference"]["decoded_into_ram"] == 30
-    assert row["ours"]["peak_rss_mb"] > 0

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
+from ml_core.media.boxes import iou
 from ml_core.media.extraction import ExtractConfig, extract_faces
-from ml_core.media.faces import detect, iou
+from ml_core.media.faces import detect
 from ml_core.media.hog_exact import ExactBoxes
 from ml_core.model.detector import DetectorConfig
 from tests.helpers.videos import face_patch, write_video

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from ml_core.errors import NoFaceFound
-from ml_core.media import faces
+from ml_core.media import mtcnn as mtcnn_module
+from ml_core.media.boxes import iou
 from ml_core.media.extraction import CONTRASTS, DETECTORS, ExtractConfig, crop_face, extract_faces
-from ml_core.media.faces import detect, detection_copy, iou
+from ml_core.media.faces import detect, detection_copy
 from ml_core.media.video import iter_frames
 from ml_core.model.detector import DetectorConfig
 from ml_core.training.cache import CacheConfig
@@ -80,7 +81,7 @@ def test_mtcnn_boxes_are_mapped_onto_the_box_hog_gives_the_same_face():
     image = astronaut_bgr()
     (hog,) = detect(image, 1.0, "hog")
     (mtcnn,) = detect(image, 1.0, "mtcnn")
-    assert mtcnn.source == "mtcnn" and mtcnn.confidence >= faces.MTCNN_MIN_PROBABILITY
+    assert mtcnn.source == "mtcnn" and mtcnn.confidence >= mtcnn_module.MTCNN_MIN_PROBABILITY
     assert iou(hog.box, mtcnn.box) >= 0.7
 
 
@@ -94,11 +95,29 @@ def test_mtcnn_loads_the_weights_its_wheel_ships_without_the_network(monkeypatch
     monkeypatch.setattr(socket, "create_connection", refuse)
     weights = Path(facenet_pytorch.__file__).parent / "data"
     assert {p.name for p in weights.glob("*.pt")} >= {"pnet.pt", "rnet.pt", "onet.pt"}
-    faces._mtcnn.cache_clear()
+    mtcnn_module._mtcnn.cache_clear()
     try:
         assert len(detect(astronaut_bgr(), 1.0, "mtcnn")) == 1
     finally:
-        faces._mtcnn.cache_clear()
+        mtcnn_module._mtcnn.cache_clear()
+
+
+def test_our_faster_resampling_is_used_only_inside_our_own_mtcnn_calls(monkeypatch):
+    # facenet-pytorch resizes candidates with a module-level function we swap for OpenCV's
+    # INTER_AREA; the library must be left as shipped for anyone else in the process.
+    from facenet_pytorch.models.utils import detect_face
+
+    shipped = detect_face.imresample
+    original, calls = mtcnn_module._area_resize, []
+
+    def counting(images, size):
+        calls.append(size)
+        return original(images, size)
+
+    monkeypatch.setattr(mtcnn_module, "_area_resize", counting)
+    assert len(detect(astronaut_bgr(), 1.0, "mtcnn")) == 1
+    assert calls  # ours ran during the call
+    assert detect_face.imresample is shipped  # and the library's own is back afterwards
 
 
 def test_crops_from_another_detector_or_contrast_setting_never_share_a_cache_folder():

@@ -2,8 +2,10 @@ import cv2
 import numpy as np
 import pytest
 
+from ml_core.media.boxes import iou
 from ml_core.media.extraction import ExtractConfig, extract_faces
-from ml_core.media.faces import PYRAMID_STEP, Detection, Tracker, aligned_scale, detect, iou
+from ml_core.media.face_tracking import Tracker
+from ml_core.media.faces import PYRAMID_STEP, Detection, aligned_scale, detect
 from tests.helpers.videos import astronaut_bgr, face_frames, face_patch, make_face_video, write_video
 
 VIDEOS = "/work/shared/videos"

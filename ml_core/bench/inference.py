@@ -1,4 +1,4 @@
-"""Classifier benchmark: `python -m ml_core.cli.bench --inference` (or `-m ml_core.cli.bench_inference`).
+"""Classifier benchmark: `python -m ml_core.cli.bench --inference`.
 
 Measures, for a checkpoint (default: the full ResNeXt50 + LSTM detector at 112 px): load time
 (file hash, weights, model build), frames per second of the classifier on CPU and on CUDA when available
