@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ml_core.constants import BOX_MODES, DEFAULT_CHECKPOINT
+from ml_core.constants import BOX_MODES, DEFAULT_CHECKPOINT, DEFAULT_FACE_DETECTOR, FACE_DETECTORS
 
 from .env import (
     cache_from_url,
@@ -174,9 +174,7 @@ DETECTOR_EXPLAIN = env_bool("DETECTOR_EXPLAIN", True)
 DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", BOX_MODES)
 # Face detector for fast boxes: HOG, then MTCNN where HOG sees nobody (dark, small, turned faces).
 # Exact boxes (reference checkpoints) always use HOG alone.
-DETECTOR_FACE_DETECTOR = env_choice(
-    "DETECTOR_FACE_DETECTOR", "hog+mtcnn", ("hog+mtcnn", "hog", "mtcnn", "cnn")
-)
+DETECTOR_FACE_DETECTOR = env_choice("DETECTOR_FACE_DETECTOR", DEFAULT_FACE_DETECTOR, FACE_DETECTORS)
 # A running job refreshes its heartbeat this often; a job whose heartbeat is older than the
 # lease is presumed dead and may be taken over; a job that killed its worker this many times fails.
 DETECTOR_HEARTBEAT_SECONDS = env_int("DETECTOR_HEARTBEAT_SECONDS", 10, minimum=1)

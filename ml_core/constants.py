@@ -27,6 +27,13 @@ MAX_FRAME_PIXELS = MAX_FRAME_SIZE[0] * MAX_FRAME_SIZE[1]
 # what the reference checkpoints were trained on).
 BOX_MODES = ("fast", "exact")
 
+# Face detectors (ml_core.media.extraction): the default, HOG then MTCNN where HOG sees nobody;
+# HOG alone (what exact boxes reproduce); MTCNN alone; dlib's CNN (minutes per clip on CPU).
+FACE_DETECTORS = ("hog+mtcnn", "hog", "mtcnn", "cnn")
+DEFAULT_FACE_DETECTOR = FACE_DETECTORS[0]
+# Dark or flat frames equalised for detection ("auto") or scanned as decoded ("off").
+CONTRASTS = ("auto", "off")
+
 # Frames sampled per video: fewer says little, more costs time without changing verdicts. The upload
 # form, the API, `manage.py analyze` and `ml_core.cli.predict` all default to DEFAULT_FRAMES.
 MIN_FRAMES, MAX_FRAMES, DEFAULT_FRAMES = 10, 100, 20

@@ -18,13 +18,13 @@ from ml_core.bench.runs import expand_videos, spawn, warm_up
 
 def parse_detector(spec):
     """ "hog+mtcnn" or "hog:off" -> (detector, contrast)."""
-    from ml_core.media.extraction import CONTRASTS, DETECTORS
+    from ml_core.constants import CONTRASTS, FACE_DETECTORS
 
     detector, _, contrast = spec.partition(":")
     contrast = contrast or "auto"
-    if detector not in DETECTORS or contrast not in CONTRASTS:
+    if detector not in FACE_DETECTORS or contrast not in CONTRASTS:
         raise argparse.ArgumentTypeError(
-            f"{spec!r}: use DETECTOR[:CONTRAST] with {DETECTORS} and {CONTRASTS}"
+            f"{spec!r}: use DETECTOR[:CONTRAST] with {FACE_DETECTORS} and {CONTRASTS}"
         )
     return detector, contrast
 

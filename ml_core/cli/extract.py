@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cv2
 
-from ml_core.constants import BOX_MODES, DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES
+from ml_core.constants import BOX_MODES, CONTRASTS, DEFAULT_FRAMES, FACE_DETECTORS, MAX_FRAMES, MIN_FRAMES
 from ml_core.errors import MlCoreError
-from ml_core.media.extraction import CONTRASTS, DETECTORS, STRATEGIES, ExtractConfig, extract_faces
+from ml_core.media.extraction import STRATEGIES, ExtractConfig, extract_faces
 
 
 def get_args_parser():
@@ -35,7 +35,7 @@ def get_args_parser():
     parser.add_argument("--strategy", choices=STRATEGIES, default="uniform")
     parser.add_argument(
         "--detector",
-        choices=DETECTORS,
+        choices=FACE_DETECTORS,
         default=None,
         help="face detector (default hog+mtcnn; with --boxes exact, hog)",
     )

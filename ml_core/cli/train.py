@@ -21,7 +21,7 @@ import os
 
 from ml_core.cli import exits_on_usage_error
 from ml_core.cli.options import add_dataset_options
-from ml_core.media.extraction import DETECTORS
+from ml_core.constants import DEFAULT_FACE_DETECTOR, FACE_DETECTORS
 from ml_core.model.detector import BACKBONES
 from ml_core.training import run
 from ml_core.training.augment import PRESETS
@@ -45,8 +45,8 @@ def get_args_parser(add_help=True):
     )
     data.add_argument(
         "--detector",
-        default="hog+mtcnn",
-        choices=DETECTORS,
+        default=DEFAULT_FACE_DETECTOR,
+        choices=FACE_DETECTORS,
         help="face detector used at cache time",
     )
     data.add_argument(

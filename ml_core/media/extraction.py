@@ -15,10 +15,18 @@ import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 
-from ml_core.constants import BOX_MODES, DEFAULT_FRAMES, MAX_FRAME_PIXELS, MAX_FRAMES, MIN_FRAMES
+from ml_core.constants import (
+    BOX_MODES,
+    CONTRASTS,
+    DEFAULT_FACE_DETECTOR,
+    DEFAULT_FRAMES,
+    FACE_DETECTORS,
+    MAX_FRAME_PIXELS,
+    MAX_FRAMES,
+    MIN_FRAMES,
+)
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLong
 from ml_core.media import hog_exact
 from ml_core.media.boxes import box_area, clamp_box, iou
@@ -37,6 +45,7 @@ from ml_core.media.faces import (
     working_scan,
 )
 from ml_core.media.video import VideoInfo, iter_frames, prefetched, probe
+from ml_core.resizing import resize_square
 
 __all__ = [
     "ExtractConfig",
@@ -56,8 +65,6 @@ logger = logging.getLogger(__name__)
 # training caches are keyed on it (ml_core.training.cache), so old crops are never reused.
 FACE_FINDING_VERSION = 3
 
-DETECTORS = ("hog+mtcnn", "hog", "mtcnn", "cnn")
-CONTRASTS = ("auto", "off")
 STRATEGIES = ("uniform", "first-n")
 # What the reference checkpoints were trained on: full-resolution HOG's boxes on the frame as is.
 EXACT_BOXES = {"boxes": "exact", "detector": "hog", "contrast": "off"}
@@ -97,15 +104,15 @@ class ExtractConfig:
     def __post_init__(self):
         exact = self.boxes == "exact"
         if self.detector is None:
-            self.detector = "hog" if exact else "hog+mtcnn"
+            self.detector = "hog" if exact else DEFAULT_FACE_DETECTOR
         if self.contrast is None:
             self.contrast = "off" if exact else "auto"
         if not MIN_FRAMES <= self.frames <= MAX_FRAMES:
             raise ValueError(f"frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {self.frames}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be 'uniform' or 'first-n', got {self.strategy!r}")
-        if self.detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        if self.detector not in FACE_DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(FACE_DETECTORS)}, got {self.detector!r}")
         if self.contrast not in CONTRASTS:
             raise ValueError(f"contrast must be 'auto' or 'off', got {self.contrast!r}")
         if not 0 <= self.margin <= 1:
@@ -217,9 +224,7 @@ def crop_face(image, box, margin=0.0, size=112):
     if b - t < 1 or r - l < 1:
         raise ValueError(f"empty crop for box {box} in a {width}x{height} frame")
     patch = image[t:b, l:r]
-    shrinking = patch.shape[0] > size or patch.shape[1] > size
-    crop = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return crop, crop_box
+    return resize_square(patch, size), crop_box
 
 
 class _Clock:

@@ -36,6 +36,7 @@ from ml_core.media import mtcnn
 from ml_core.media.boxes import clamp_box
 from ml_core.media.face_calibration import mtcnn_to_hog
 from ml_core.media.hog_exact import LevelScan
+from ml_core.resizing import interpolation
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,7 @@ def resized(image_bgr, scale):
     """The frame at `scale` (area averaging when shrinking), as the working-scale scans see it."""
     if scale == 1:
         return image_bgr
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation)
+    return cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=interpolation(scale < 1))
 
 
 def detect(image_bgr, scale, model="hog", region=None):

@@ -7,11 +7,11 @@ applied to the blue channel. We reproduce that rather than "fix" it: the weights
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from ml_core.constants import IMAGENET_MEAN, IMAGENET_STD
+from ml_core.resizing import resize_square
 
 
 def crops_to_tensor(
@@ -35,11 +35,7 @@ def crops_to_tensor(
     for i, crop in enumerate(crops):
         if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
             raise ValueError(f"crop {i}: expected uint8 (H, W, 3), got {crop.dtype} {crop.shape}")
-        if crop.shape[:2] != (size, size):
-            shrinking = crop.shape[0] > size or crop.shape[1] > size
-            crop = cv2.resize(
-                crop, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-            )
+        crop = resize_square(crop, size)
         batch[i] = crop if channel_order == "BGR" else crop[:, :, ::-1]
     tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, H, W) in [0, 1]
     mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)

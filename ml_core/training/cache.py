@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml_core.constants import DEFAULT_FACE_DETECTOR
 from ml_core.io import atomic_write, write_json
 from ml_core.training.datasets import VideoItem
 
@@ -42,7 +43,7 @@ INDEX_VERSION = 2
 class CacheConfig:
     frames: int = 20
     strategy: str = "uniform"
-    detector: str = "hog+mtcnn"
+    detector: str = DEFAULT_FACE_DETECTOR
     contrast: str = "auto"
     margin: float = 0.0
     crop_size: int = 112

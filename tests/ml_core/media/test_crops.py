@@ -73,3 +73,20 @@ def test_it_rejects_bad_crops():
         crops_to_tensor([np.zeros((10, 10), np.uint8)])
     with pytest.raises(ValueError):
         crops_to_tensor([np.zeros((10, 10, 3), np.uint8)], channel_order="GRB")
+
+
+def test_one_resize_rule_area_when_shrinking_bilinear_when_enlarging():
+    import cv2
+
+    from ml_core.resizing import resize_square
+
+    rng = np.random.default_rng(0)
+    large = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    same = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert np.array_equal(resize_square(large, 64), cv2.resize(large, (64, 64), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(
+        resize_square(small, 64), cv2.resize(small, (64, 64), interpolation=cv2.INTER_LINEAR)
+    )
+    copied = resize_square(same, 64)
+    assert np.array_equal(copied, same) and not np.shares_memory(copied, same)

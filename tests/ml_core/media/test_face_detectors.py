@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ml_core.constants import CONTRASTS, FACE_DETECTORS
 from ml_core.errors import NoFaceFound
 from ml_core.media import mtcnn as mtcnn_module
 from ml_core.media.boxes import iou
-from ml_core.media.extraction import CONTRASTS, DETECTORS, ExtractConfig, crop_face, extract_faces
+from ml_core.media.extraction import ExtractConfig, crop_face, extract_faces
 from ml_core.media.faces import detect, detection_copy
 from ml_core.media.video import iter_frames
 from ml_core.model.detector import DetectorConfig
@@ -121,8 +122,8 @@ def test_our_faster_resampling_is_used_only_inside_our_own_mtcnn_calls(monkeypat
 
 
 def test_crops_from_another_detector_or_contrast_setting_never_share_a_cache_folder():
-    names = {CacheConfig(detector=d, contrast=c).folder_name for d in DETECTORS for c in CONTRASTS}
-    assert len(names) == len(DETECTORS) * len(CONTRASTS)
+    names = {CacheConfig(detector=d, contrast=c).folder_name for d in FACE_DETECTORS for c in CONTRASTS}
+    assert len(names) == len(FACE_DETECTORS) * len(CONTRASTS)
     assert CacheConfig().detector == ExtractConfig().detector == "hog+mtcnn"
 
 
