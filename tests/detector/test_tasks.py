@@ -61,6 +61,10 @@ def test_it_analyses_a_video_to_done_with_crops_and_overlays_on_storage(tmp_path
     assert (result.model_sha256, result.detector) == (detector.sha256, detector)
     assert result.device == "cpu"
     assert result.timings["worker"]["worker_overhead"] >= 0
+    # How sure the score is, and where each crop's Grad-CAM heat lies, stored for the pages.
+    low, high = result.details["score_interval"]
+    assert 0.0 <= low <= high <= 1.0 and result.details["interval_level"] == 0.9
+    assert len(result.identities[0]["heat_in_face"]) == 10
     frames = list(result.frames.all())
     assert len(frames) == 10
     for frame in frames:
