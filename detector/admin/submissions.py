@@ -275,9 +275,22 @@ class SubmissionAdmin(admin.ModelAdmin):
         result = obj.current_result
         if not result:
             return "—"
-        threshold = (result.details or {}).get("threshold", 0.5)
+        details = result.details or {}
+        # The main person's score and likely range as lines, as on the result page.
+        main = next(
+            (
+                i
+                for i in result.identities or []
+                if isinstance(i, dict) and i.get("id") == details.get("main_identity")
+            ),
+            {},
+        )
         chart = frame_probability_svg(
-            result.frame_probabilities, result.frame_timestamps, threshold=threshold
+            result.frame_probabilities,
+            result.frame_timestamps,
+            threshold=details.get("threshold", 0.5),
+            score=main.get("fake_probability"),
+            interval=main.get("interval"),
         )
         if not chart:
             return "—"

@@ -216,11 +216,16 @@ def test_the_detail_page_says_how_the_score_is_made_and_gives_its_likely_range(c
     from ml_core.inference.score import SCORE_DEFINITION
 
     submission = make_submission(owner, verdict="FAKE", probability=0.8)
-    submission.current_result.details = {"threshold": 0.7, "score_interval": [0.7512, 0.8834]}
+    submission.current_result.details = {
+        "threshold": 0.7,
+        "score_interval": [0.7512, 0.8834],
+        "main_identity": 0,
+    }
     submission.current_result.save()
     html = client.get(reverse("admin:detector_submission_change", args=[submission.pk])).content.decode()
     assert SCORE_DEFINITION in html  # the fieldset's description (the admin renders it as is)
     assert "0.751–0.883" in html
+    assert '<line class="score-line"' in html  # the main person's score on the chart
 
 
 def test_the_results_history_rounds_each_runs_probability_as_the_list_does(client, reviewer, owner):
