@@ -43,10 +43,10 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
     whose SHA-256 is already registered returns the existing row (activated when asked).
     A metrics.json beside a checkpoint given as a path adds the model's test scores
     (metrics["test_scores"], see ml_core.model.test_figures); a registered row that lacks them
-    (installed before they were recorded) gets them then.
+    (installed before they were recorded), or holds an older form of them, gets them then.
     """
     from ml_core.model.checkpoints import file_sha256, load_checkpoint
-    from ml_core.model.test_figures import read_beside
+    from ml_core.model.test_figures import outdated, read_beside
 
     with tempfile.TemporaryDirectory(prefix="install-detector-") as folder:
         path = _local_copy(source, folder)
@@ -58,7 +58,7 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
             loaded = load_checkpoint(path)  # CheckpointError with the loader's message
             test_scores = read_beside(path, sha256) if beside else None
             existing = _store(path, loaded, name=name, notes=notes, test_scores=test_scores)
-        elif beside and "test_scores" not in existing.metrics:
+        elif beside and outdated(existing.metrics.get("test_scores")):
             add_test_scores(existing, read_beside(path, sha256))
     if activate:
         activate_detector(existing)
@@ -66,12 +66,15 @@ def install_checkpoint(source, *, name=None, activate=False, notes=""):
 
 
 def add_test_scores(detector_model, test_scores):
-    """Record test scores on a registered model that has none; True when it got them."""
+    """Record test scores on a registered model that has none, or an older form of them; True when
+    it got them."""
+    from ml_core.model.test_figures import outdated
+
     if not test_scores:
         return False
     with transaction.atomic():
         row = DetectorModel.objects.select_for_update().get(pk=detector_model.pk)
-        if "test_scores" in row.metrics:
+        if not outdated(row.metrics.get("test_scores")):
             detector_model.metrics = row.metrics
             return False
         row.metrics = {**row.metrics, "test_scores": test_scores}

@@ -21,6 +21,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+# 2: the model page's figures (per method, c40, split sizes, weaknesses). A stored record of an
+# older version is replaced when the checkpoint is installed again (every `make run` does).
+RECORD_VERSION = 2
 CARD_FILE = "MODEL_CARD.md"
 WEAKNESSES_HEADING = "## Where it fails"
 PLACES = 4
@@ -75,6 +78,7 @@ def record_from_metrics(metrics):
     if not isinstance(auc, int | float):
         auc = auc_of(reals, fakes)
     record = {
+        "version": RECORD_VERSION,
         "reals": reals,
         "fakes": fakes,
         "count": len(reals) + len(fakes),
@@ -110,6 +114,11 @@ def _model_page_figures(metrics, test):
             if isinstance(counts, dict)
         }
     return figures
+
+
+def outdated(record):
+    """True when a stored record is missing or older than what read_beside makes now."""
+    return not isinstance(record, dict) or record.get("version", 1) < RECORD_VERSION
 
 
 def weaknesses_from_card(text):

@@ -68,6 +68,7 @@ def test_install_detector_stores_the_test_scores_from_a_metrics_json_beside_the_
     text = output_of("install_detector", str(path))
     record = DetectorModel.objects.get().metrics["test_scores"]
     assert record == {
+        "version": 2,
         "reals": [0.1, 0.6123],
         "fakes": [0.3, 0.7, 0.95],
         "count": 5,
@@ -109,6 +110,21 @@ def test_installing_a_registered_file_again_backfills_its_missing_test_scores(tm
     detector = DetectorModel.objects.get()
     assert detector.metrics["test_scores"]["count"] == 5
     assert detector.metrics["kind"]  # the rest of the record is kept
+
+
+def test_installing_again_replaces_test_scores_recorded_in_an_older_form(tmp_path):
+    # Recorded before the model page's figures existed: no version, no per-method figures.
+    path = make_tiny_checkpoint(tmp_path / "model.pt")
+    output_of("install_detector", str(path))
+    detector = DetectorModel.objects.get()
+    detector.metrics = {**detector.metrics, "test_scores": {"reals": [0.1], "fakes": [0.9], "threshold": 0.5}}
+    detector.save()
+    write_test_metrics(path, sha256=file_sha256(path))
+    output_of("install_detector", str(path))
+    record = DetectorModel.objects.get().metrics["test_scores"]
+    assert record["version"] == 2 and record["count"] == 5
+    output_of("install_detector", str(path))  # a current record is left as it is
+    assert DetectorModel.objects.get().metrics["test_scores"] == record
 
 
 def test_install_detector_default_backfills_the_test_scores_of_the_active_shipped_model(tmp_path, settings):

@@ -13,7 +13,7 @@ from detector.models import DetectorModel
 from detector.registry import activate_detector, add_test_scores, install_checkpoint
 from ml_core.model.checkpoints import file_sha256
 from ml_core.model.names import default_model_name
-from ml_core.model.test_figures import read_beside, summary
+from ml_core.model.test_figures import outdated, read_beside, summary
 
 
 class Command(BaseCommand):
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         active = DetectorModel.objects.filter(is_active=True).first()
         if active is not None:
             self.stdout.write(f"active detector: {active.name} (the default is not installed over it)")
-            if active.sha256 == file_sha256(path) and "test_scores" not in active.metrics:
+            if active.sha256 == file_sha256(path) and outdated(active.metrics.get("test_scores")):
                 # A database from before test figures were recorded catches up on the next start.
                 if add_test_scores(active, read_beside(path, active.sha256)):
                     self.stdout.write("  added its test figures (from the metrics.json beside it)")

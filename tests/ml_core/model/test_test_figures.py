@@ -34,6 +34,7 @@ def test_at_or_above_at_the_edges():
 def test_the_record_keeps_sorted_rounded_scores_per_label():
     record = record_from_metrics(metrics_with([0.61234567, 0.1], [0.9, 0.33333333], threshold=0.7, auc=0.75))
     assert record == {
+        "version": 2,
         "reals": [0.1, 0.6123],
         "fakes": [0.3333, 0.9],
         "count": 4,
