@@ -99,7 +99,7 @@ def finished(owner, name, scores_per_person, *, verdict):
                 "counted": True,
                 "interval": [round(v, 6) for v in interval],
                 # Every other crop with its heat mostly on the shoulder, as Grad-CAM often does.
-                "heat_in_face": [0.25 if i % 2 else 0.85 for i in range(frames)],
+                "heat_in_face": [0.15 if i % 2 else 0.85 for i in range(frames)],
             }
         )
     decisive = max(people, key=lambda p: p["fake_probability"])
