@@ -372,6 +372,10 @@ def result_context(submission, result):
             interval=main_person.get("interval"),
         ),
         "heat_outside": sum(1 for f in (main["frames"] if main else []) if f.heat_outside),
+        # Which person the video's score comes from (1 = the main person), when the worker said.
+        "decisive_number": next(
+            (g["number"] for g in groups if g["id"] == (result.details or {}).get("decisive_identity")), None
+        ),
         "main_frames": main["frames"] if main else [],
         "people": groups,
         "several_people": len(groups) > 1,

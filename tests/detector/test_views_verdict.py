@@ -115,3 +115,13 @@ def test_the_upload_form_says_what_more_frames_buy_as_measured(owner):
     html = client.get(reverse("submission-create")).content.decode()
     assert "40 frames instead of 20 changed the verdict of 1 clip in 29" in html
     assert "a steadier verdict" not in html  # the old, unmeasured promise
+
+
+def test_with_several_people_the_page_says_whose_score_the_video_took(owner):
+    submission, result = finished(owner, identities=(0, 1))
+    result.details["decisive_identity"] = 1
+    result.save()
+    assert "The video's score (91.0%) comes from person 2" in page(owner, submission)
+    result.details["decisive_identity"] = 0
+    result.save()
+    assert 'data-testid="decisive-person"' not in page(owner, submission)
