@@ -9,6 +9,7 @@ credentials, no proxies, no playlists. The media itself is fetched by client.dow
 import io
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yt_dlp
@@ -41,12 +42,13 @@ DIRECT_PROTOCOLS = {"http", "https"}
 LOGIN_HINTS = ("login", "log in", "sign in", "private", "cookies", "authentication", "age-restricted")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Limits:
     max_bytes: int
     max_seconds: int
-    too_large_message: str = ""
-    too_long_message: str = ""
+    # The messages, for a size (None: unknown) and a duration; the defaults are generic.
+    too_large_message: Callable[[int | None], str] = lambda size: TooLarge.message
+    too_long_message: Callable[[float], str] = lambda seconds: TooLong.message
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def _format_selector(limits, verdict):
         if not usable:
             verdict["reason"] = NoUsableFormat()
         elif not fitting:
-            verdict["reason"] = TooLarge(limits.too_large_message)
+            verdict["reason"] = TooLarge(limits.too_large_message(min(_size(f) for f in usable)))
         else:
             yield fitting[-1]
 
@@ -224,23 +226,35 @@ def _extension(info):
     return ext if ext in VIDEO_TYPES else ""
 
 
+def _http_status(exc):
+    """The HTTP status behind a yt-dlp error, if one is: its causes are chained or in exc_info."""
+    seen, pending = set(), [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, YtHTTPError):
+            return error.status
+        info = getattr(error, "exc_info", None)
+        pending += [getattr(error, "cause", None), error.__cause__, error.__context__]
+        pending.append(info[1] if info else None)
+    return None
+
+
 def _translate(exc, context, verdict):
-    """yt-dlp's error as one of ours."""
+    """yt-dlp's error as one of ours: what our client refused, what the format choice found, the
+    site's HTTP status, else words from the extractor's message."""
     if context.refusal is not None:
         return context.refusal
     if verdict.get("reason") is not None:
         return verdict["reason"]
-    cause = getattr(exc, "exc_info", None)
-    cause = cause[1] if cause else None
-    if isinstance(cause, YtHTTPError) or getattr(cause, "cause", None) is not None:
-        status = getattr(cause, "status", None) or getattr(getattr(cause, "cause", None), "status", None)
-        if status:
-            return LoginRequired() if status in (401, 403) else HttpError(status)
+    status = _http_status(exc)
+    if status:
+        return LoginRequired() if status in (401, 403) else HttpError(status)
     text = str(exc).lower()
     if any(hint in text for hint in LOGIN_HINTS):
         return LoginRequired()
-    if "unsupported url" in text or "no video" in text or "no media" in text:
-        return NoVideo()
     logger.info("link extraction failed: %s", exc)
     return NoVideo()
 
@@ -263,13 +277,13 @@ def extract(url, *, policy, limits):
         raise Playlist()
     duration = info.get("duration")
     if duration and duration > limits.max_seconds:
-        raise TooLong(limits.too_long_message(duration) if callable(limits.too_long_message) else None)
+        raise TooLong(limits.too_long_message(duration))
     chosen = (info.get("requested_formats") or [info])[0]
     if not chosen.get("url"):
         raise NoUsableFormat()
     size = _size(chosen)
     if size and size > limits.max_bytes:
-        raise TooLarge(limits.too_large_message)
+        raise TooLarge(limits.too_large_message(size))
     return LinkInfo(
         media_url=chosen["url"],
         http_headers=dict(chosen.get("http_headers") or {}),

@@ -28,7 +28,7 @@ from ml_core.constants import VIDEO_TYPES
 from .. import media_files, services, uploads, validators
 from ..models import Submission
 from . import client, extract
-from .errors import LinkError, TookTooLong, TooLarge
+from .errors import LinkError, TookTooLong
 from .submit import dispatch_fetch
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,11 @@ def claim_lease():
 
 def too_large_message(size=None):
     limit = validators.describe_size(settings.UPLOAD_MAX_BYTES)
-    shown = f"is {validators.describe_size(size)}" if size else "is larger than that"
-    return f"This video {shown}; the limit is {limit}. Download a shorter or smaller version and upload it."
+    if size:
+        shown = f"is {validators.describe_size(size)}; the limit is {limit}"
+    else:
+        shown = f"is larger than the {limit} limit"
+    return f"This video {shown}. Download a shorter or smaller version and upload it."
 
 
 def too_long_message(seconds):
@@ -143,12 +146,10 @@ class FetchJob:
         limits = extract.Limits(
             max_bytes=settings.UPLOAD_MAX_BYTES,
             max_seconds=settings.UPLOAD_MAX_SECONDS,
-            too_large_message=too_large_message(),
+            too_large_message=too_large_message,
             too_long_message=too_long_message,
         )
         info = extract.extract(submission.source_url, policy=policy, limits=limits)
-        if info.filesize and info.filesize > settings.UPLOAD_MAX_BYTES:
-            raise TooLarge(too_large_message(info.filesize))
         temp_dir = settings.FILE_UPLOAD_TEMP_DIR or None
         with tempfile.NamedTemporaryFile(prefix="link-", dir=temp_dir) as temp:
             _, size, sha256, content_type = client.download(

@@ -99,8 +99,10 @@ def test_a_format_declared_larger_than_the_limit_is_refused_before_downloading(
     monkeypatch.setattr(
         extract, "_size", lambda fmt: 10**9 if fmt.get("url", "").endswith(".mp4") else real(fmt)
     )
-    with pytest.raises(TooLarge):
-        run(server.url("/post"))
+    limits = extract.Limits(10**7, 600, too_large_message=lambda size: f"{size} bytes is too many")
+    with pytest.raises(TooLarge) as error:
+        run(server.url("/post"), limits=limits)
+    assert error.value.message == "1000000000 bytes is too many"
     assert "/media/clip.mp4" not in server.paths()
 
 

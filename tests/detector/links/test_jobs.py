@@ -149,7 +149,7 @@ def test_a_video_over_the_size_limit_is_stopped_while_downloading(server, clip_b
     server.file("/clip.mp4", clip_bytes, close_delimited=True)  # no length declared: only the count stops it
     submission = link_submission(owner, server.url("/clip.mp4"))
     assert fetch(submission) == "failed"
-    assert "the limit is" in submission.error_message and stored_files(submission) == []
+    assert "larger than the" in submission.error_message and stored_files(submission) == []
 
 
 def test_a_video_over_the_duration_limit_is_refused(server, clip_bytes, owner, settings):
