@@ -248,3 +248,13 @@ def test_recovery_resends_fetches_never_sent_or_whose_run_died(server, owner):
     assert sorted(call.kwargs["args"][0] for call in apply_async.call_args_list) == sorted(
         [never_sent.pk, dead.pk]
     )
+
+
+def test_a_failed_link_says_the_fetch_failed_and_what_to_do(server, owner, client):
+    server.status("/members", 401)
+    submission = link_submission(owner, server.url("/members"))
+    fetch(submission)
+    client.force_login(owner)
+    page = client.get(f"/submissions/{submission.public_id}/").content.decode()
+    assert "We could not fetch the video from this link" in page and "log-in" in page
+    assert "We could not analyse this video" not in page
