@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ml_core.constants import BOX_MODES, DEFAULT_CHECKPOINT, DEFAULT_FACE_DETECTOR, FACE_DETECTORS
+from ml_core.constants import BOX_MODES, DEFAULT_CHECKPOINT, FACE_DETECTORS
 
 from .env import (
     cache_from_url,
@@ -172,9 +172,14 @@ DETECTOR_EXPLAIN = env_bool("DETECTOR_EXPLAIN", True)
 # Face boxes: "" = what the active checkpoint asks for (reference checkpoints: exact, i.e. the
 # boxes of full-resolution HOG they were trained on; ours: fast), or force "fast" / "exact".
 DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", BOX_MODES)
-# Face detector for fast boxes: HOG, then MTCNN where HOG sees nobody (dark, small, turned faces).
-# Exact boxes (reference checkpoints) always use HOG alone.
-DETECTOR_FACE_DETECTOR = env_choice("DETECTOR_FACE_DETECTOR", DEFAULT_FACE_DETECTOR, FACE_DETECTORS)
+# Face detector: "" = the one the active model was trained with (its crop recipe; the shipped one:
+# HOG, then MTCNN where HOG sees nobody), or force one (e.g. "hog" on a slow CPU host: crops then
+# differ from training, and each result records the override). Exact boxes always use HOG alone.
+DETECTOR_FACE_DETECTOR = env_choice("DETECTOR_FACE_DETECTOR", "", FACE_DETECTORS)
+# Fault tests only: each stage of a job waits this long, so a test can kill the worker mid-job.
+DETECTOR_TEST_STAGE_DELAY = float(env_str("DETECTOR_TEST_STAGE_DELAY", "0"))
+if PRODUCTION and DETECTOR_TEST_STAGE_DELAY:
+    raise ImproperlyConfigured("DETECTOR_TEST_STAGE_DELAY is for tests; it must not be set in production.")
 # A running job refreshes its heartbeat this often; a job whose heartbeat is older than the
 # lease is presumed dead and may be taken over; a job that killed its worker this many times fails.
 DETECTOR_HEARTBEAT_SECONDS = env_int("DETECTOR_HEARTBEAT_SECONDS", 10, minimum=1)

@@ -148,6 +148,12 @@ class Submission(models.Model):
     def __str__(self):
         return f"{self.original_name or 'video'} ({self.public_id})"
 
+    @property
+    def can_rerun(self):
+        """Only a finished analysis (done or failed) may be run again: the one rule for the page,
+        the admin and services.rerun_analysis."""
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
 
 class Result(models.Model):
     class Verdict(models.TextChoices):

@@ -87,11 +87,11 @@ def rerun_analysis(submission, detector=None):
     """Analyse a finished or failed submission again; earlier Result rows stay as history.
 
     `detector`: a DetectorModel to use for this run (None: the active model at run time).
-    Does nothing when the submission is already queued or running.
+    Returns False, doing nothing, while it is not finished (fetching, queued or running).
     Raises ValueError when its video has been purged.
     """
-    if submission.status in (Status.QUEUED, Status.RUNNING):
-        return
+    if not submission.can_rerun:
+        return False
     if submission.media_purged_at or not submission.video:
         raise ValueError("The video of this submission has been removed, so it cannot be analysed again.")
     with transaction.atomic():
@@ -99,6 +99,7 @@ def rerun_analysis(submission, detector=None):
         submission.attempts = 0
         submission.save(update_fields=["requested_detector", "attempts", "updated_at"])
         enqueue_analysis(submission)
+    return True
 
 
 def queue_position(submission):

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from ml_core.constants import DEFAULT_CHECKPOINT  # noqa: E402
 from ml_core.errors import MlCoreError  # noqa: E402
+from ml_core.inference.analysis import analyse  # noqa: E402
 from ml_core.inference.predictor import Predictor, verdict  # noqa: E402
 from ml_core.model.names import default_model_name  # noqa: E402
 
@@ -51,8 +52,8 @@ def clips_in_turn(folder):
 
 
 def run_one(predictor, path, frames):
-    # The app's settings: hog+mtcnn faces, the checkpoint's crop size and margin (AnalysisJob.run).
-    _, prediction = predictor.predict_video(str(path), frames=frames, detector="hog+mtcnn")
+    # The app's path (AnalysisJob.run): the checkpoint's own crop recipe.
+    prediction = analyse(path, lambda: predictor, frames=frames).prediction
     band_only = verdict(prediction.fake_probability, prediction.threshold, prediction.uncertain_band)
     return {
         "verdict": prediction.label,

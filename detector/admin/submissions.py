@@ -387,21 +387,18 @@ class SubmissionAdmin(admin.ModelAdmin):
             detector = form.cleaned_data["detector"]
             rerun, busy, purged = 0, 0, 0
             for submission in queryset:
-                if submission.status not in (Submission.Status.DONE, Submission.Status.FAILED):
-                    busy += 1
-                    continue
                 try:
-                    rerun_analysis(submission, detector=detector)
+                    queued = rerun_analysis(submission, detector=detector)
                 except ValueError:  # its video was purged
                     purged += 1
                     continue
-                rerun += 1
+                rerun, busy = rerun + queued, busy + (not queued)
             model = str(detector) if detector else "the active model"
             self.message_user(request, f"Queued {rerun} submission(s) for a new analysis with {model}.")
             if busy:
                 self.message_user(
                     request,
-                    f"Skipped {busy} submission(s) that are still queued or running.",
+                    f"Skipped {busy} submission(s) not finished yet (fetching, queued or running).",
                     messages.WARNING,
                 )
             if purged:

@@ -3,7 +3,6 @@ overlays and Result. Every write to the submission row goes through the job's cl
 """
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -35,7 +34,6 @@ class AnalysisJob:
         # before the first image is written and cleared once the rows that reference it commit.
         self.attempt_folder = None
         self.timings = {}
-        self.stage_delay = float(os.environ.get("DETECTOR_TEST_STAGE_DELAY", "0") or 0)
 
     def take_claim(self):
         """True when this delivery holds the job and should run it."""
@@ -48,8 +46,8 @@ class AnalysisJob:
 
     def stage(self, stage):
         self.claim.advance(stage)
-        if self.stage_delay:
-            time.sleep(self.stage_delay)  # test hook: time to kill the worker mid-job
+        if settings.DETECTOR_TEST_STAGE_DELAY:
+            time.sleep(settings.DETECTOR_TEST_STAGE_DELAY)  # fault tests: time to kill the worker mid-job
 
     def fail(self, message):
         self.delete_stored_files()
@@ -63,7 +61,7 @@ class AnalysisJob:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run(self):
-        from ml_core.media.extraction import extract_faces, probe
+        from ml_core.inference.analysis import analyse
 
         from .runtime import get_predictor
 
@@ -73,47 +71,27 @@ class AnalysisJob:
         if detector is None:
             raise CheckpointError("no detector model", user_message="No detector model is installed.")
 
-        # Decoding: copy the video locally (storage may be remote), check it, load the model.
+        # Decoding: copy the video locally (storage may be remote); analyse probes it before the
+        # model is loaded.
         started = time.perf_counter()
         local_video = self.copy_video_to_temp(submission)
         self.timings["copy_video"] = time.perf_counter() - started
-        info = probe(str(local_video))
-        if info.duration > settings.UPLOAD_MAX_SECONDS:
-            from ml_core.errors import VideoTooLong
-
-            raise VideoTooLong(f"{info.duration:.0f}s > {settings.UPLOAD_MAX_SECONDS}s")
-        started = time.perf_counter()
-        predictor = get_predictor(detector)
-        self.timings["model_load"] = time.perf_counter() - started
-        self.stage(Stage.FINDING_FACES)
-
-        started = time.perf_counter()
-        overrides = {"detector": settings.DETECTOR_FACE_DETECTOR}
-        if settings.DETECTOR_FACE_BOXES:
-            overrides["boxes"] = settings.DETECTOR_FACE_BOXES
-        config = predictor.extract_config(
-            submission.frames_requested, max_duration=float(settings.UPLOAD_MAX_SECONDS), **overrides
-        )
-        extraction = extract_faces(str(local_video), config)
-        self.timings["extract"] = time.perf_counter() - started
-        self.stage(Stage.CLASSIFYING)
-
-        # One backbone pass: Grad-CAM reuses that pass's activations (no second forward).
-        started = time.perf_counter()
-        prediction = predictor.predict(
-            extraction,
+        analysis = analyse(
+            local_video,
+            lambda: get_predictor(detector),
+            frames=submission.frames_requested,
+            max_duration=float(settings.UPLOAD_MAX_SECONDS),
             explain=settings.DETECTOR_EXPLAIN,
-            on_explain=lambda: self.stage(Stage.EXPLAINING),
+            on_stage=lambda name: self.stage(Stage(name)),
+            # Explicit departures from the model's crop recipe; empty settings mean none.
+            detector=settings.DETECTOR_FACE_DETECTOR,
+            boxes=settings.DETECTOR_FACE_BOXES,
         )
-        explain_seconds = prediction.timings.get("explain", 0.0)
-        self.timings["predict"] = time.perf_counter() - started - explain_seconds
-        if settings.DETECTOR_EXPLAIN:
-            self.timings["explain"] = explain_seconds
-        overlays = prediction.overlays
+        self.timings.update(analysis.timings)
         self.stage(Stage.SAVING)
 
         started = time.perf_counter()
-        result = self.save_result(submission, detector, info, extraction, prediction, overlays, total_started)
+        result = self.save_result(submission, detector, analysis, total_started)
         self.timings["save"] = time.perf_counter() - started
         logger.info(
             "submission %s: %s p_fake=%.3f in %.2fs (%s)",
@@ -151,7 +129,8 @@ class AnalysisJob:
             media_files.delete_folder(services.media_storage(), self.attempt_folder)
         self.attempt_folder = None
 
-    def save_result(self, submission, detector, info, extraction, prediction, overlays, total_started):
+    def save_result(self, submission, detector, analysis, total_started):
+        extraction, prediction, info = analysis.extraction, analysis.prediction, analysis.video
         result = Result(
             submission=submission,
             verdict=prediction.label,
@@ -170,7 +149,7 @@ class AnalysisJob:
         frames = []
         for identity in prediction.identities:
             faces = {frame.index: face for frame, face in extraction.track(identity.id)}
-            identity_overlays = overlays.get(identity.id, [])
+            identity_overlays = prediction.overlays.get(identity.id, [])
             for position, (frame_index, timestamp, p_fake) in enumerate(
                 zip(identity.frame_indices, identity.timestamps, identity.frame_probabilities)
             ):
@@ -198,23 +177,8 @@ class AnalysisJob:
             "extraction": dict(extraction.timings),
             "prediction": dict(prediction.timings),
         }
-        result.details = {
-            "video": info.to_dict() | {"path": ""},  # the worker's temp path means nothing later
+        result.details = analysis.details() | {
             "frames_requested": submission.frames_requested,
-            "frames_sampled": len(extraction.frames),
-            "face_boxes": "exact" if extraction.stats.get("exact_boxes") is not None else "fast",
-            "face_detector": extraction.config.detector,
-            "contrast": extraction.config.contrast,
-            "main_face_from_mtcnn": extraction.stats.get("main_face_from_mtcnn", 0),
-            "missing_frames": extraction.missing_frames(),
-            "warnings": list(extraction.warnings),
-            "main_identity": prediction.main_identity,
-            "decisive_identity": prediction.decisive_identity,
-            "threshold": prediction.threshold,
-            "uncertain_band": prediction.uncertain_band,
-            # How sure the score is (ml_core.inference.score): None when no person had 2 faces.
-            "score_interval": prediction.score_interval,
-            "interval_level": prediction.interval_level,
             "attempt": submission.attempts,
         }
         with transaction.atomic():

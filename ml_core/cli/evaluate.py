@@ -22,7 +22,7 @@ import sys
 
 from ml_core.cli import exits_on_usage_error
 from ml_core.cli.options import add_dataset_options
-from ml_core.constants import DEFAULT_FACE_DETECTOR, FACE_DETECTORS
+from ml_core.constants import FACE_DETECTORS
 from ml_core.media.compression import PRESETS as COMPRESSION_PRESETS
 from ml_core.training import evaluation
 from ml_core.training.clips import FAKE_SOURCES
@@ -50,7 +50,12 @@ def get_args_parser(add_help=True):
     parser.add_argument("--cache-dir", default=None, help="face crop cache (default REPORT_DIR/cache)")
     parser.add_argument("--cache-frames", type=int, default=None, help="frames cached per video (default 20)")
     parser.add_argument("--cache-workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--detector", default=DEFAULT_FACE_DETECTOR, choices=FACE_DETECTORS)
+    parser.add_argument(
+        "--detector",
+        default=None,
+        choices=FACE_DETECTORS,
+        help="face detector (default: the one the checkpoint was trained with)",
+    )
     parser.add_argument(
         "--fakes-per-video",
         type=int,

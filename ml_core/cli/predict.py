@@ -102,6 +102,7 @@ def main(argv=None):
             file=sys.stderr,
         )
         return 2
+    from ml_core.inference.analysis import analyse
     from ml_core.inference.predictor import Predictor
     from ml_core.model.checkpoints import resolve_checkpoint
 
@@ -115,9 +116,8 @@ def main(argv=None):
             # The shipped model goes by the name the web app gives it, however it was reached.
             name=default_model_name(path) if path.resolve() == DEFAULT_CHECKPOINT.resolve() else None,
         )
-        extraction, prediction = predictor.predict_video(
-            args.video, frames=args.frames, explain=bool(args.explain)
-        )
+        analysis = analyse(args.video, lambda: predictor, frames=args.frames, explain=bool(args.explain))
+        extraction, prediction = analysis.extraction, analysis.prediction
     except MlCoreError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         if exc.detail and exc.detail != exc.user_message:

@@ -21,7 +21,7 @@ import os
 
 from ml_core.cli import exits_on_usage_error
 from ml_core.cli.options import add_dataset_options
-from ml_core.constants import DEFAULT_FACE_DETECTOR, FACE_DETECTORS
+from ml_core.constants import CONTRASTS, DEFAULT_FACE_DETECTOR, FACE_DETECTORS
 from ml_core.model.detector import BACKBONES
 from ml_core.training import run
 from ml_core.training.augment import PRESETS
@@ -47,7 +47,13 @@ def get_args_parser(add_help=True):
         "--detector",
         default=DEFAULT_FACE_DETECTOR,
         choices=FACE_DETECTORS,
-        help="face detector used at cache time",
+        help="face detector the crops are made with (recorded in the checkpoint: inference uses it too)",
+    )
+    data.add_argument(
+        "--contrast",
+        default="auto",
+        choices=CONTRASTS,
+        help="dark or flat frames equalised for detection (auto) or not (off); recorded like --detector",
     )
     data.add_argument(
         "--split", default=None, help="split file to reuse (default: RUN_DIR/split.json, made if absent)"

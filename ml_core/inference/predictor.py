@@ -325,26 +325,7 @@ class Predictor:
         return predictions
 
     def extract_config(self, frames=None, **extract_kwargs):
-        from ml_core.media.extraction import EXACT_BOXES, ExtractConfig
+        """Extraction settings that make the crops this model was trained on (its crop recipe)."""
+        from ml_core.media.extraction import ExtractConfig
 
-        values = {
-            "frames": frames or self.config.sequence_length,
-            "crop_size": self.config.image_size,
-            "margin": self.config.margin,
-            "boxes": self.config.face_boxes,
-        }
-        values.update(extract_kwargs)
-        if values["boxes"] == "exact":
-            # Only HOG on the frame as decoded gives the boxes reference checkpoints were trained
-            # on; whatever detector was asked for, they keep it.
-            values.update(EXACT_BOXES)
-        return ExtractConfig(**values)
-
-    def predict_video(self, path, frames=None, explain=False, **extract_kwargs):
-        """Extract faces with the checkpoint's crop size and margin, then predict."""
-        from ml_core.media.extraction import extract_faces
-
-        extraction = extract_faces(path, self.extract_config(frames, **extract_kwargs))
-        prediction = self.predict(extraction, explain=explain)
-        prediction.timings["extract"] = float(extraction.timings.get("total", 0.0))
-        return extraction, prediction
+        return ExtractConfig.for_recipe(self.config.crop_recipe, frames, **extract_kwargs)

@@ -20,13 +20,13 @@ import numpy as np
 from ml_core.constants import (
     BOX_MODES,
     CONTRASTS,
-    DEFAULT_FACE_DETECTOR,
     DEFAULT_FRAMES,
     FACE_DETECTORS,
     MAX_FRAME_PIXELS,
     MAX_FRAMES,
     MIN_FRAMES,
 )
+from ml_core.crop_recipe import EXACT_BOXES_DETECTION, CropRecipe, detection_for
 from ml_core.errors import NoFaceFound, TruncatedVideo, VideoTooLong
 from ml_core.media import hog_exact
 from ml_core.media.boxes import box_area, clamp_box, iou
@@ -66,8 +66,6 @@ logger = logging.getLogger(__name__)
 FACE_FINDING_VERSION = 3
 
 STRATEGIES = ("uniform", "first-n")
-# What the reference checkpoints were trained on: full-resolution HOG's boxes on the frame as is.
-EXACT_BOXES = {"boxes": "exact", "detector": "hog", "contrast": "off"}
 
 
 @dataclass
@@ -101,12 +99,36 @@ class ExtractConfig:
     # pyramid levels can make it 1.2x larger or smaller (IoU ~0.7) in about one box in five.
     boxes: str = "fast"
 
+    @classmethod
+    def for_recipe(cls, recipe: CropRecipe, frames=None, *, detector=None, boxes=None, **options):
+        """The settings that make `recipe`'s crops: the one way a model's recipe becomes extraction.
+
+        `detector` and `boxes` are explicit overrides (e.g. a faster detector on a CPU host; the
+        worker records them in the result). Exact boxes are HOG's on the frame as decoded, whatever
+        detector is asked for. `options`: the other ExtractConfig fields (limits, speed knobs).
+        """
+        boxes = boxes or recipe.boxes
+        same_boxes = boxes == recipe.boxes
+        detector, contrast = detection_for(
+            boxes,
+            detector or (recipe.detector if same_boxes else None),
+            recipe.contrast if same_boxes else None,
+        )
+        return cls(
+            frames=frames or recipe.frames,
+            strategy=recipe.sampling,
+            detector=detector,
+            contrast=contrast,
+            margin=recipe.margin,
+            crop_size=recipe.size,
+            boxes=boxes,
+            **options,
+        )
+
     def __post_init__(self):
-        exact = self.boxes == "exact"
-        if self.detector is None:
-            self.detector = "hog" if exact else DEFAULT_FACE_DETECTOR
-        if self.contrast is None:
-            self.contrast = "off" if exact else "auto"
+        default_detector, default_contrast = detection_for(self.boxes, None, None)
+        self.detector = self.detector or default_detector
+        self.contrast = self.contrast or default_contrast
         if not MIN_FRAMES <= self.frames <= MAX_FRAMES:
             raise ValueError(f"frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {self.frames}")
         if self.strategy not in STRATEGIES:
@@ -119,7 +141,7 @@ class ExtractConfig:
             raise ValueError(f"margin must be between 0 and 1, got {self.margin}")
         if self.boxes not in BOX_MODES:
             raise ValueError(f"boxes must be 'fast' or 'exact', got {self.boxes!r}")
-        if self.boxes == "exact" and (self.detector != "hog" or self.contrast != "off"):
+        if self.boxes == "exact" and (self.detector, self.contrast) != EXACT_BOXES_DETECTION:
             raise ValueError(
                 "exact boxes reproduce HOG on the frame as decoded; use detector='hog' and contrast='off'"
             )
@@ -238,24 +260,28 @@ class _Clock:
         self.mark = now
 
 
-def _check_limits(info, config):
-    if config.max_duration is not None and info.duration > config.max_duration:
+def check_limits(info, max_duration):
+    """VideoTooLong, saying the video's length and the limit, when `info` is over `max_duration`."""
+    if max_duration is not None and info.duration > max_duration:
         raise VideoTooLong(
-            f"{info.duration:.1f} s exceeds {config.max_duration:.0f} s",
+            f"{info.duration:.1f} s exceeds {max_duration:.0f} s",
             user_message=(
-                f"This video is {info.duration:.0f} seconds long; the limit is {config.max_duration:.0f} "
+                f"This video is {info.duration:.0f} seconds long; the limit is {max_duration:.0f} "
                 "seconds. Trim it to the part with the face and upload again."
             ),
         )
 
 
-def extract_faces(path, config: ExtractConfig | None = None) -> Extraction:
-    """Sample frames, find and link faces, crop them. Raises the typed errors of ml_core.errors."""
+def extract_faces(path, config: ExtractConfig | None = None, info: VideoInfo | None = None) -> Extraction:
+    """Sample frames, find and link faces, crop them. Raises the typed errors of ml_core.errors.
+
+    `info`: the video's probe when the caller already made it (the limits are checked again).
+    """
     config = config or ExtractConfig()
     started = time.perf_counter()
     clock = _Clock()
-    info = probe(path, max_pixels=config.max_pixels)
-    _check_limits(info, config)
+    info = info or probe(path, max_pixels=config.max_pixels)
+    check_limits(info, config.max_duration)
     clock.lap("probe")
 
     finder = _FaceFinder(config, aligned_scale(info.width, info.height, config.work_max_side))

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ml_core.constants import BOX_MODES, IMAGENET_MEAN, IMAGENET_STD
+from ml_core.crop_recipe import CropRecipe, detection_for
 from ml_core.model import efficientnet_lite
 from ml_core.model.efficientnet_lite import LITE_MEAN, LITE_STD
 
@@ -54,6 +55,11 @@ class DetectorConfig:
     # full-resolution HOG's boxes, which the reference checkpoints were trained on; "fast" is
     # what our own training uses.
     face_boxes: str = "fast"
+    # The face detector and contrast handling the training crops were made with (the rest of the
+    # crop recipe is above: boxes, margin, image_size, channel_order, mean, std). None: what the
+    # box mode implies (exact: HOG on the frame as decoded; fast: the default detector, "auto").
+    face_detector: str | None = None
+    contrast: str | None = None
     dropout: float = 0.4
     threshold: float = 0.5
     # |p_fake - threshold| < uncertain_band is reported as UNCERTAIN rather than REAL/FAKE.
@@ -92,10 +98,27 @@ class DetectorConfig:
             raise ValueError(f"class_names[{self.fake_index}] must be 'FAKE', got {self.class_names}")
         if self.face_boxes not in BOX_MODES:
             raise ValueError(f"face_boxes must be 'fast' or 'exact', not {self.face_boxes!r}")
+        self.face_detector, self.contrast = detection_for(self.face_boxes, self.face_detector, self.contrast)
+        self.crop_recipe  # noqa: B018  (validates the detector and contrast names)
         if self.channel_order not in ("BGR", "RGB"):
             raise ValueError("channel_order must be 'BGR' or 'RGB'")
         if not 0.0 < self.threshold < 1.0 or not 0.0 <= self.uncertain_band < 0.5:
             raise ValueError("threshold must be in (0, 1) and uncertain_band in [0, 0.5)")
+
+    @property
+    def crop_recipe(self) -> CropRecipe:
+        """How this model's crops are made: training's cache and inference both read it."""
+        return CropRecipe(
+            detector=self.face_detector,
+            contrast=self.contrast,
+            boxes=self.face_boxes,
+            margin=self.margin,
+            size=self.image_size,
+            channel_order=self.channel_order,
+            mean=self.mean,
+            std=self.std,
+            frames=self.sequence_length,
+        )
 
     @property
     def real_index(self):

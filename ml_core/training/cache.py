@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ml_core.constants import DEFAULT_FACE_DETECTOR
+from ml_core.crop_recipe import CropRecipe
 from ml_core.io import atomic_write, write_json
 from ml_core.training.datasets import VideoItem
 
@@ -49,17 +50,37 @@ class CacheConfig:
     crop_size: int = 112
     landmarks: bool = True
 
-    def extract_config(self):
-        from ml_core.media.extraction import ExtractConfig  # loads dlib: only when crops are made
+    @classmethod
+    def from_recipe(cls, recipe: CropRecipe, frames: int, landmarks: bool = True) -> "CacheConfig":
+        """The cache that holds `recipe`'s crops, `frames` of them per video (more than a model's
+        clip: training draws its clips from them)."""
+        if recipe.boxes != "fast":
+            raise ValueError("the training cache makes fast boxes; exact boxes are for reference checkpoints")
+        return cls(
+            frames=frames,
+            strategy=recipe.sampling,
+            detector=recipe.detector,
+            contrast=recipe.contrast,
+            margin=recipe.margin,
+            crop_size=recipe.size,
+            landmarks=landmarks,
+        )
 
-        return ExtractConfig(
-            frames=self.frames,
-            strategy=self.strategy,
+    @property
+    def recipe(self) -> CropRecipe:
+        return CropRecipe(
             detector=self.detector,
             contrast=self.contrast,
             margin=self.margin,
-            crop_size=self.crop_size,
+            size=self.crop_size,
+            frames=self.frames,
+            sampling=self.strategy,
         )
+
+    def extract_config(self):
+        from ml_core.media.extraction import ExtractConfig  # loads dlib: only when crops are made
+
+        return ExtractConfig.for_recipe(self.recipe)
 
     def fingerprint(self) -> dict:
         """Everything that decides the crops: every extraction setting (defaults included), the

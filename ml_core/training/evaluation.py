@@ -1,5 +1,6 @@
 """Scoring a checkpoint on a dataset, and the report the field expects (see ml_core.cli.evaluate)."""
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -39,14 +40,12 @@ def score_checkpoint(path, items, args, device):
     config = loaded.config
     frames = args.frames or config.sequence_length
     cache_frames = args.cache_frames or min(100, max(20, frames))
+    # The checkpoint's own crop recipe, with the cache's fast boxes; --detector: an explicit other.
+    recipe = dataclasses.replace(
+        config.crop_recipe, boxes="fast", **({"detector": args.detector} if args.detector else {})
+    )
     cache = VideoCache(
-        args.cache_dir or Path(args.out) / "cache",
-        CacheConfig(
-            frames=cache_frames,
-            detector=args.detector,
-            margin=config.margin,
-            crop_size=config.image_size,
-        ),
+        args.cache_dir or Path(args.out) / "cache", CacheConfig.from_recipe(recipe, cache_frames)
     )
     cache.build(items, workers=args.cache_workers, progress=not args.no_progress)
     usable = [item for item in items if cache.status(item) == "ok"]

@@ -63,11 +63,16 @@ def sbi_config_from(args) -> SBIConfig:
     return dataclasses.replace(SBIConfig(), **changes)
 
 
+def recipe_args(args) -> dict:
+    """The crop recipe fields a run trains with: the cache extracts fast boxes with this detector
+    and contrast, and the checkpoint records them so inference makes the same crops."""
+    return {"face_boxes": "fast", "face_detector": args.detector, "contrast": args.contrast}
+
+
 def build_config(args) -> DetectorConfig:
     # The clip length the model is validated on is the one inference and evaluation should use.
     length = args.eval_frames or args.frames
-    # The crops come from ml_core.training.cache, which extracts with the fast boxes: inference must too.
-    overrides = {"dropout": args.dropout, "margin": args.margin, "face_boxes": "fast"}
+    overrides = {"dropout": args.dropout, "margin": args.margin, **recipe_args(args)}
     if args.hidden_size:
         overrides["hidden_size"] = args.hidden_size
     if args.image_size:
@@ -120,8 +125,12 @@ def build_model(args) -> tuple[DeepfakeDetector, DetectorConfig, dict]:
     """The model to train and where its weights came from."""
     if args.init_checkpoint:
         loaded = load_checkpoint(args.init_checkpoint)
+        # Fine-tuned on the cache's crops: the model's recipe becomes the cache's.
         config = dataclasses.replace(
-            loaded.config, sequence_length=args.eval_frames or args.frames, dropout=args.dropout
+            loaded.config,
+            sequence_length=args.eval_frames or args.frames,
+            dropout=args.dropout,
+            **recipe_args(args),
         )
         model = DeepfakeDetector(config)
         model.load_state_dict(loaded.model.state_dict())
@@ -312,9 +321,7 @@ class TrainingData:
 
 def training_data(args, config, run_dir: Path, device) -> TrainingData:
     """Cache the crops, split, and build the training set and validation loaders."""
-    cache_config = CacheConfig(
-        frames=args.cache_frames, detector=args.detector, margin=config.margin, crop_size=config.image_size
-    )
+    cache_config = CacheConfig.from_recipe(config.crop_recipe, frames=args.cache_frames)
     dataset, items, cache, split, unusable, cache_summary = prepare_data(args, cache_config, run_dir)
     usable = {item.video_id for item in items} - {item.video_id for item in unusable}
     for item in unusable:
@@ -603,7 +610,11 @@ def check_resumable(saved: dict, args, last_path) -> None:
         logger.warning("%s records no recipe (an older run): resuming without checking it", last_path)
         return
     wanted = recipe_of(args)
-    changed = sorted(k for k in set(saved["recipe"]) | set(wanted) if saved["recipe"].get(k) != wanted.get(k))
+    # An option added after the run started is not in its record: it cannot have changed.
+    newer = sorted(set(wanted) - set(saved["recipe"]))
+    if newer:
+        logger.warning("%s records no %s (options newer than the run): not checked", last_path, newer)
+    changed = sorted(k for k in saved["recipe"] if saved["recipe"][k] != wanted.get(k))
     if changed:
         details = ", ".join(
             f"--{k.replace('_', '-')} {saved['recipe'].get(k)!r} -> {wanted.get(k)!r}" for k in changed

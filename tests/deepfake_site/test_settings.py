@@ -107,6 +107,12 @@ def test_production_without_allowed_hosts_refuses_to_start():
     assert "ALLOWED_HOSTS" in result.stderr
 
 
+def test_production_refuses_the_fault_tests_stage_delay():
+    result = run_manage("check", extra_env={**PRODUCTION_ENV, "DETECTOR_TEST_STAGE_DELAY": "2"})
+    assert result.returncode != 0
+    assert "DETECTOR_TEST_STAGE_DELAY is for tests" in result.stderr
+
+
 def test_production_settings_pass_the_deploy_check_with_no_warnings():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", extra_env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr

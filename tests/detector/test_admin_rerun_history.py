@@ -79,3 +79,26 @@ def test_rerun_with_another_model_adds_a_result_and_keeps_the_first_in_history(c
     video_url = reverse("submission-video", kwargs={"public_id": submission.public_id})
     assert video_url in html
     assert client.get(video_url).status_code == 200
+
+
+@pytest.mark.parametrize("status", ["fetching", "queued", "running"])
+def test_an_unfinished_submission_is_skipped_by_the_admin_and_by_the_service(client, tmp_path, status):
+    from detector.models import Submission
+    from detector.services import rerun_analysis
+
+    admin = User.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    owner = User.objects.create_user("alice", "alice@example.com", "pw")
+    submission = stored_submission(owner, make_face_video(tmp_path / "face.mp4", count=12))
+    Submission.objects.filter(pk=submission.pk).update(status=status)
+    submission.refresh_from_db()
+    assert rerun_analysis(submission) is False
+    response = client.post(
+        reverse("admin:detector_submission_changelist"),
+        {"action": "rerun_selected", "_selected_action": [submission.pk], "apply": "1", "detector": ""},
+        follow=True,
+    )
+    skipped = "Skipped 1 submission(s) not finished yet (fetching, queued or running)."
+    assert skipped in response.content.decode()
+    submission.refresh_from_db()
+    assert submission.status == status and submission.attempts == 0

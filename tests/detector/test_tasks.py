@@ -181,16 +181,12 @@ def test_a_job_that_keeps_killing_its_worker_ends_failed(tmp_path, owner, sent, 
     [
         (lambda tmp: text_file(tmp / "notes.mp4"), "NotAVideo"),
         (lambda tmp: blank_video(tmp), "NoFaceFound"),
-        (lambda tmp: face_video(tmp, count=40), "VideoTooLong"),
     ],
-    ids=["not-a-video", "no-face", "too-long"],
+    ids=["not-a-video", "no-face"],
 )
-def test_each_typed_ml_core_error_ends_failed_with_its_message(
-    tmp_path, owner, sent, settings, make_file, error_code
-):
+def test_each_typed_ml_core_error_ends_failed_with_its_message(tmp_path, owner, sent, make_file, error_code):
     from ml_core import errors
 
-    settings.UPLOAD_MAX_SECONDS = 2  # the 40-frame face video lasts 4 s at 10 fps
     install_tiny_model(tmp_path)
     submission = stored_submission(owner, make_file(tmp_path), enqueue=True)
     assert run(submission) == "failed"
@@ -198,6 +194,18 @@ def test_each_typed_ml_core_error_ends_failed_with_its_message(
     assert submission.status == Status.FAILED
     assert submission.error_message == getattr(errors, error_code).user_message
     assert not Result.objects.exists() and not FrameImage.objects.exists()
+
+
+def test_a_video_over_the_duration_limit_is_told_its_length_and_the_limit(tmp_path, owner, sent, settings):
+    # The limit can be lowered after an upload was accepted: the job says by how much it is over.
+    install_tiny_model(tmp_path)
+    submission = stored_submission(owner, face_video(tmp_path, count=40), enqueue=True)  # 4 s at 10 fps
+    settings.UPLOAD_MAX_SECONDS = 2
+    with mock.patch.object(worker_runtime, "get_predictor", side_effect=AssertionError("model loaded")):
+        assert run(submission) == "failed"
+    submission.refresh_from_db()
+    assert submission.error_message.startswith("This video is 4 seconds long; the limit is 2 seconds.")
+    assert not Result.objects.exists()
 
 
 def test_frames_larger_than_4k_fail_the_job_before_the_model_is_loaded(tmp_path, owner, sent):
@@ -215,7 +223,7 @@ def test_an_unexpected_error_is_logged_with_a_traceback_and_shown_generically(tm
     submission = stored_submission(owner, face_video(tmp_path), enqueue=True)
     with (
         mock.patch(
-            "ml_core.media.extraction.extract_faces", side_effect=ZeroDivisionError("secret internals")
+            "ml_core.inference.analysis.extract_faces", side_effect=ZeroDivisionError("secret internals")
         ),
         caplog.at_level(logging.ERROR, logger="detector.tasks"),
     ):
@@ -248,7 +256,7 @@ def test_a_transient_error_gives_the_claim_back_and_schedules_a_retry(tmp_path, 
     submission = stored_submission(owner, face_video(tmp_path), enqueue=True)
     with (
         mock.patch(
-            "ml_core.media.extraction.extract_faces", side_effect=OperationalError("database is restarting")
+            "ml_core.inference.analysis.extract_faces", side_effect=OperationalError("database is restarting")
         ),
         mock.patch.object(analyze_submission, "retry", side_effect=RuntimeError("retry requested")) as retry,
         pytest.raises(RuntimeError, match="retry requested"),
@@ -371,6 +379,26 @@ def test_face_boxes_follow_the_checkpoint_unless_the_worker_setting_forces_them(
     assert run(submission) == "done"
     submission.refresh_from_db()
     assert submission.current_result.details["face_boxes"] == expected
+
+
+def test_the_worker_makes_the_crops_the_model_was_trained_on_unless_a_setting_overrides(
+    tmp_path, owner, sent, settings
+):
+    # A model trained on HOG-only crops without equalisation: its recipe, not a global default.
+    install_tiny_model(tmp_path, face_detector="hog", contrast="off")
+    first = stored_submission(owner, face_video(tmp_path), frames=10, enqueue=True)
+    assert run(first) == "done"
+    first.refresh_from_db()
+    details = first.current_result.details
+    assert (details["face_detector"], details["contrast"]) == ("hog", "off")
+    assert details["crop_recipe_overrides"] == {}
+    settings.DETECTOR_FACE_DETECTOR = "hog+mtcnn"  # an operator's explicit choice, recorded
+    second = stored_submission(owner, face_video(tmp_path), frames=10, enqueue=True)
+    assert run(second) == "done"
+    second.refresh_from_db()
+    details = second.current_result.details
+    assert details["face_detector"] == "hog+mtcnn"
+    assert details["crop_recipe_overrides"] == {"detector": "hog+mtcnn"}
 
 
 @pytest.mark.parametrize(("boxes", "expected"), [("", "hog+mtcnn"), ("exact", "hog")])

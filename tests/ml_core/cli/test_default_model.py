@@ -98,6 +98,7 @@ HELD_OUT_PAIRS = [
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped detector in models/default")
 @pytest.mark.skipif(not (SHARED / "training").is_dir(), reason="../shared/training (public clips) absent")
 def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals_they_came_from():
+    from ml_core.inference.analysis import analyse
     from ml_core.inference.predictor import Predictor
 
     assert load_checkpoint(SHIPPED).config.backbone == default_model.RECIPE[1] == "efficientnet_lite0"
@@ -105,7 +106,7 @@ def test_the_shipped_detector_scores_most_held_out_deepfakes_above_the_originals
     folder = SHARED / "training"
 
     def p_fake(path):
-        return predictor.predict_video(path)[1].fake_probability
+        return analyse(path, lambda: predictor).prediction.fake_probability
 
     above = [
         p_fake(folder / "fake" / f"ffpp_c23_Deepfakes_{fake}.mp4")

@@ -187,9 +187,12 @@ def test_the_prediction_serialises_to_json_without_pixels(tmp_path):
 
 
 def test_it_predicts_a_video_file_end_to_end(tmp_path):
+    from ml_core.inference.analysis import analyse
+
     video = make_face_video(tmp_path / "face.mp4", count=24)
     predictor = Predictor(make_tiny_checkpoint(tmp_path / "t.pt", sequence_length=10, margin=0.1))
-    extraction, prediction = predictor.predict_video(video)
+    analysis = analyse(video, lambda: predictor)
+    extraction, prediction = analysis.extraction, analysis.prediction
     assert extraction.config.frames == 10 and extraction.config.margin == 0.1
     assert extraction.config.crop_size == predictor.config.image_size
     assert prediction.frame_indices == [frame.index for frame, _ in extraction.track()]
