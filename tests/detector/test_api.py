@@ -291,7 +291,12 @@ def test_the_openapi_document_describes_the_endpoints():
     assert response.status_code == 200
     document = json.loads(response.content)
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/submissions/", "/submissions/{id}/"}
+    assert set(document["paths"]) == {
+        "/submissions/",
+        "/submissions/{id}/",
+        "/submissions/{id}/report.json",
+        "/submissions/{id}/report.pdf",
+    }
     assert set(document["paths"]["/submissions/"]) == {"get", "post"}
     assert set(document["paths"]["/submissions/{id}/"]) >= {"get", "delete"}
     assert document["components"]["securitySchemes"]["TokenAuth"]["name"] == "Authorization"
