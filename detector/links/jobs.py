@@ -27,7 +27,7 @@ from ml_core.constants import VIDEO_TYPES
 
 from .. import media_files, services, uploads, validators
 from ..models import Submission
-from . import client, extract
+from . import client
 from .errors import LinkError, TookTooLong
 from .submit import dispatch_fetch
 
@@ -135,6 +135,8 @@ class FetchJob:
     def run(self):
         """Fetch, check and store the video, then queue its analysis. Raises LinkError,
         ValidationError (the upload checks), ClaimLost or media_files.StorageError."""
+        from . import extract  # yt-dlp (~20 MB, 0.2 s): loaded only by the processes that fetch
+
         submission = Submission.objects.get(pk=self.submission_id)
         if submission.fetch_attempts > settings.DETECTOR_MAX_ATTEMPTS:
             raise LinkError("Fetching this link stopped its worker several times, so it was given up.")

@@ -3,6 +3,9 @@ with their own message and store nothing; a good one answers at once with a fetc
 whose job goes to the fetch queue (not the GPU's); links are rate limited per user."""
 
 import io
+import os
+import subprocess
+import sys
 from unittest import mock
 
 import pytest
@@ -200,3 +203,15 @@ def test_link_answers_match_the_published_api_document(api, fetches, settings):
     for refused in (api.post(API_URL, {"url": "ftp://x.example/"}), api.post(API_URL, {"url": GOOD})):
         assert refused.status_code in (400, 429)
         assert_matches_the_document(refused)
+
+
+def test_the_web_process_and_the_gpu_worker_never_load_yt_dlp():
+    code = "import django, sys; django.setup(); import detector.tasks; print('yt_dlp' in sys.modules)"
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "deepfake_site.settings"},
+    )
+    assert child.stdout.strip() == "False"
