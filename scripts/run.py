@@ -250,6 +250,8 @@ def main():
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "1"], cwd=ROOT, env=env, check=True)
         # The shipped model, unless the operator already chose one: verdicts with no manual step.
         subprocess.run([PY, "manage.py", "install_detector", "--default"], cwd=ROOT, env=env, check=True)
+        # The report signing key exists (and its public key is published) from the first start.
+        subprocess.run([PY, "manage.py", "report_key"], cwd=ROOT, env=env, check=True)
         host = env.get("RUN_HOST", "127.0.0.1")
         port = free_port(int(env.get("RUN_PORT", "8000")))
         children.append(

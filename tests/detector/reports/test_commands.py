@@ -98,3 +98,14 @@ def test_analyze_refuses_a_report_folder_that_is_a_file(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(CommandError, match="not a folder"):
         call_command("analyze", str(tmp_path), "--user", "batch", "--report", str(tmp_path / "taken"))
+
+
+def test_report_key_creates_the_key_once_and_then_shows_the_same_one(settings):
+    folder = settings.REPORT_SIGNING_KEY_DIR
+    assert not (folder / "signing_key.pem").exists()
+    first = output_of("report_key")
+    assert (folder / "signing_key.pem").stat().st_mode & 0o777 == 0o600
+    assert output_of("report_key") == first
+    key_id = first.split()[3]
+    listed = json.loads((folder / "public_keys.json").read_text())["keys"]
+    assert [k["key_id"] for k in listed] == [key_id]
