@@ -167,6 +167,12 @@ def _request_once(url, method, headers, data, policy):
     except TimeoutError as exc:
         conn.close()
         raise Stalled("The site did not answer in time. Try again later.") from exc
+    except ssl.SSLCertVerificationError as exc:
+        conn.close()
+        raise ConnectionFailed(
+            "The site's secure connection could not be verified (its HTTPS certificate is not valid "
+            "for this address), so nothing was fetched."
+        ) from exc
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
         raise ConnectionFailed() from exc
