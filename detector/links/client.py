@@ -149,9 +149,13 @@ def _request_once(url, method, headers, data, policy):
     parts = check_url(url)
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
-    address = addresses.checked_address(parts.hostname, port, allow_private=policy.allow_private)
+    try:
+        host = parts.hostname.encode("idna").decode("ascii")  # bücher.example: xn--bcher-kva.example
+    except UnicodeError as exc:
+        raise NotAUrl() from exc
+    address = addresses.checked_address(host, port, allow_private=policy.allow_private)
     cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    conn = cls(parts.hostname, port, address=address, policy=policy)
+    conn = cls(host, port, address=address, policy=policy)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

@@ -178,3 +178,12 @@ def test_http_errors_have_their_own_messages(server, status, words):
     with pytest.raises(HttpError) as error:
         fetch(server.url("/x"))
     assert words in error.value.message
+
+
+def test_an_international_name_is_sent_as_punycode(server, monkeypatch):
+    looked_up = []
+    monkeypatch.setattr(addresses, "resolve", lambda host, port: looked_up.append(host) or ["127.0.0.1"])
+    server.file("/clip.mp4", b"video")
+    final, data, _ = fetch(f"http://bücher.example:{server.port}/clip.mp4")
+    assert data == b"video" and looked_up == ["xn--bcher-kva.example"]
+    assert server.requests[0][1]["Host"] == f"xn--bcher-kva.example:{server.port}"
