@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 PAGE_MAX_BYTES = 8 * 1024 * 1024  # a web page or API answer yt-dlp reads; media never goes this way
 MAX_PIXELS = 3840 * 2160  # formats above 4K would be refused by the probe anyway
 DIRECT_PROTOCOLS = {"http", "https"}
+PREFERRED_HEIGHT = 1080  # the best format up to this height is chosen when there is one
 
 # Messages yt-dlp's extractors use for log-ins and private posts (lower case).
 LOGIN_HINTS = ("login", "log in", "sign in", "private", "cookies", "authentication", "age-restricted")
@@ -190,7 +191,9 @@ def _format_selector(limits, verdict):
         elif not fitting:
             verdict["reason"] = TooLarge(limits.too_large_message(min(_size(f) for f in usable)))
         else:
-            yield fitting[-1]
+            # Faces are found as well at 1080p; a larger format costs time and may pass the limit.
+            modest = [f for f in fitting if (f.get("height") or 0) <= PREFERRED_HEIGHT]
+            yield (modest or fitting)[-1]
 
     return select
 

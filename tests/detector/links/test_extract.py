@@ -126,3 +126,28 @@ def test_yt_dlps_page_fetch_cannot_be_redirected_inside(server, monkeypatch):
     with pytest.raises(BlockedAddress):
         run(server.url("/post"), policy=client.Policy())
     assert server.paths() == ["/post"]
+
+
+def test_the_best_direct_format_up_to_1080p_within_the_limit_is_chosen():
+    # yt-dlp lists formats worst to best.
+    formats = [
+        {"format_id": "hls", "protocol": "m3u8_native", "url": "u0", "height": 1080},
+        {"format_id": "360", "protocol": "https", "url": "u1", "height": 360, "filesize": 10},
+        {"format_id": "audio", "protocol": "https", "url": "u2", "vcodec": "none"},
+        {"format_id": "1080", "protocol": "https", "url": "u3", "height": 1080, "vcodec": "avc1"},
+        {"format_id": "2160", "protocol": "https", "url": "u4", "height": 2160, "filesize": 50},
+        {"format_id": "huge", "protocol": "https", "url": "u5", "height": 720, "filesize": 10**12},
+    ]
+    verdict = {}
+    chosen = list(extract._format_selector(LIMITS, verdict)({"formats": formats}))
+    assert [f["format_id"] for f in chosen] == ["1080"] and verdict == {}
+
+
+def test_with_only_segmented_or_oversized_formats_the_reason_is_kept():
+    verdict = {}
+    hls = [{"format_id": "hls", "protocol": "m3u8_native", "url": "u", "height": 720}]
+    assert list(extract._format_selector(LIMITS, verdict)({"formats": hls})) == []
+    assert verdict["reason"].code == "no_usable_format"
+    big = [{"format_id": "big", "protocol": "https", "url": "u", "filesize": 10**12}]
+    assert list(extract._format_selector(LIMITS, verdict)({"formats": big})) == []
+    assert verdict["reason"].code == "too_large"
