@@ -177,7 +177,10 @@ DETECTOR_FACE_BOXES = env_choice("DETECTOR_FACE_BOXES", "", BOX_MODES)
 # differ from training, and each result records the override). Exact boxes always use HOG alone.
 DETECTOR_FACE_DETECTOR = env_choice("DETECTOR_FACE_DETECTOR", "", FACE_DETECTORS)
 # Fault tests only: each stage of a job waits this long, so a test can kill the worker mid-job.
-DETECTOR_TEST_STAGE_DELAY = float(env_str("DETECTOR_TEST_STAGE_DELAY", "0"))
+try:
+    DETECTOR_TEST_STAGE_DELAY = max(0.0, float(env_str("DETECTOR_TEST_STAGE_DELAY", "0")))
+except ValueError as exc:
+    raise ImproperlyConfigured("DETECTOR_TEST_STAGE_DELAY must be a number of seconds.") from exc
 if PRODUCTION and DETECTOR_TEST_STAGE_DELAY:
     raise ImproperlyConfigured("DETECTOR_TEST_STAGE_DELAY is for tests; it must not be set in production.")
 # A running job refreshes its heartbeat this often; a job whose heartbeat is older than the

@@ -293,7 +293,7 @@ def software(result):
         "name": "deepfake-detector",
         "version": software_version(),
         "settings": {
-            "face_detector": details.get("face_detector") or settings.DETECTOR_FACE_DETECTOR or None,
+            "face_detector": details.get("face_detector"),
             "face_boxes": details.get("face_boxes") or None,
             "contrast": details.get("contrast"),
             "frames_requested": details.get("frames_requested"),

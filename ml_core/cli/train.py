@@ -189,9 +189,10 @@ def get_args_parser(add_help=True):
 @exits_on_usage_error
 def main(args=None):
     """Train. `args`: parsed arguments, or a list of command-line strings (None: sys.argv)."""
+    parser = get_args_parser()
     if args is None or isinstance(args, (list, tuple)):
-        args = get_args_parser().parse_args(args)
-    return run.train(args)
+        args = parser.parse_args(args)
+    return run.train(args, defaults={key: parser.get_default(key) for key in vars(args)})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from ml_core.media.video import VideoInfo, probe
 class Analysis:
     extraction: Extraction
     prediction: Prediction
-    # Explicit departures from the model's crop recipe (e.g. a faster detector on a CPU host).
+    # Where the crops departed from the model's recipe (an explicit override, e.g. a faster
+    # detector on a CPU host): {"detector": ..., "contrast": ..., "boxes": ...}, as applied.
     overrides: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: extract, predict, explain
 
@@ -69,14 +70,18 @@ def analyse(
     `boxes`), recorded in the result.
     """
     on_stage = on_stage or (lambda name: None)
-    overrides = {key: value for key, value in overrides.items() if value}
     info = probe(str(video))
     check_limits(info, max_duration)
     started = time.perf_counter()
     predictor = load_predictor()
     timings = {"model_load": time.perf_counter() - started}
     on_stage("finding_faces")
-    config = predictor.extract_config(frames, max_duration=max_duration, **overrides)
+    asked = {key: value for key, value in overrides.items() if value}
+    config = predictor.extract_config(frames, max_duration=max_duration, **asked)
+    # What really departs from the recipe (an asked detector that exact boxes ignore does not).
+    recipe = predictor.config.crop_recipe
+    applied = {"detector": config.detector, "contrast": config.contrast, "boxes": config.boxes}
+    departures = {key: value for key, value in applied.items() if value != getattr(recipe, key)}
     started = time.perf_counter()
     extraction = extract_faces(str(video), config, info=info)
     timings["extract"] = time.perf_counter() - started
@@ -88,4 +93,4 @@ def analyse(
     if explain:
         timings["explain"] = explain_seconds
     prediction.timings["extract"] = timings["extract"]
-    return Analysis(extraction, prediction, overrides, timings)
+    return Analysis(extraction, prediction, departures, timings)

@@ -86,9 +86,12 @@ class CacheConfig:
         """Everything that decides the crops: every extraction setting (defaults included), the
         face-finding code's version and the libraries that decode, detect and resize."""
         from ml_core.media.extraction import FACE_FINDING_VERSION
+        from ml_core.media.face_calibration import mtcnn_to_hog_mapping
 
         return {
             "extract": asdict(self.extract_config()),
+            # MTCNN's boxes become HOG-like through this fit: a new fit makes other crops.
+            "mtcnn_to_hog": mtcnn_to_hog_mapping(),
             "landmarks": self.landmarks,
             "face_finding_version": FACE_FINDING_VERSION,
             "libraries": library_versions(),

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml_core.crop_recipe import detection_for
 from ml_core.errors import UsageError
 from ml_core.io import write_json
 from ml_core.media.compression import PRESETS, reencode
@@ -40,10 +41,14 @@ def score_checkpoint(path, items, args, device):
     config = loaded.config
     frames = args.frames or config.sequence_length
     cache_frames = args.cache_frames or min(100, max(20, frames))
-    # The checkpoint's own crop recipe, with the cache's fast boxes; --detector: an explicit other.
-    recipe = dataclasses.replace(
-        config.crop_recipe, boxes="fast", **({"detector": args.detector} if args.detector else {})
-    )
+    # The checkpoint's own crop recipe; --detector: an explicit other. The cache makes fast boxes
+    # only: an exact-box (reference) recipe is evaluated on fast boxes from the default detection.
+    recipe = config.crop_recipe
+    if recipe.boxes == "exact":
+        detector, contrast = detection_for("fast", args.detector, None)
+        recipe = dataclasses.replace(recipe, boxes="fast", detector=detector, contrast=contrast)
+    elif args.detector:
+        recipe = dataclasses.replace(recipe, detector=args.detector)
     cache = VideoCache(
         args.cache_dir or Path(args.out) / "cache", CacheConfig.from_recipe(recipe, cache_frames)
     )

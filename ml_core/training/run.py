@@ -244,19 +244,23 @@ def training_only(folders, items, split) -> list[VideoItem]:
     return kept
 
 
-def train(args):
-    """Train as the parsed command-line `args` (ml_core.cli.train) say; returns the final state."""
+def train(args, defaults=None):
+    """Train as the parsed command-line `args` (ml_core.cli.train) say; returns the final state.
+
+    `defaults`: each option's default, so a run resumed by newer code can tell whether an option
+    it does not record was left as it was.
+    """
     run_dir = Path(args.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     file_handler = _configure_logging(run_dir)
     try:
-        return _train(args, run_dir)
+        return _train(args, run_dir, defaults or {})
     finally:
         logging.getLogger().removeHandler(file_handler)
         file_handler.close()
 
 
-def _train(args, run_dir: Path):
+def _train(args, run_dir: Path, defaults: dict):
     """The steps of a run: set up, data, optimisation, record or resume, then the epochs."""
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -274,7 +278,7 @@ def _train(args, run_dir: Path):
     model.to(device)
     optim = optimisation(args, model, data.train_samples, config, device)
     resolved = describe_run(args, config, data, optim, origin, device)
-    state = record_or_resume(args, run_dir, resolved, model, optim, device)
+    state = record_or_resume(args, run_dir, resolved, model, optim, device, defaults)
     run = Run(args, run_dir, device, model, config, origin, data, optim, resolved)
     logger.info(
         "training on %s: %d training clips, %d validation clips, %d steps per epoch",
@@ -455,7 +459,7 @@ def describe_run(args, config, data: TrainingData, optim: Optimisation, origin, 
     }
 
 
-def record_or_resume(args, run_dir: Path, resolved, model, optim: Optimisation, device) -> dict:
+def record_or_resume(args, run_dir: Path, resolved, model, optim: Optimisation, device, defaults) -> dict:
     """Write config.json; with --resume first load last.pt (same recipe only). Returns the state."""
     last_path = run_dir / "last.pt"
     resumed = None
@@ -463,7 +467,7 @@ def record_or_resume(args, run_dir: Path, resolved, model, optim: Optimisation, 
         if not last_path.is_file():
             raise UsageError(f"--resume: {last_path} does not exist")
         resumed = torch.load(last_path, map_location=device, weights_only=True)
-        check_resumable(resumed, args, last_path)  # before config.json is rewritten
+        check_resumable(resumed, args, last_path, defaults)  # before config.json is rewritten
     _write_json(run_dir / "config.json", resolved)
     if resumed is None:
         return {"epoch": 0, "best_auc": -1.0, "best_epoch": None, "stale_epochs": 0}
@@ -604,20 +608,21 @@ def recipe_of(args) -> dict:
     return {key: value for key, value in sorted(vars(args).items()) if key not in RUN_ONLY_ARGS}
 
 
-def check_resumable(saved: dict, args, last_path) -> None:
+def check_resumable(saved: dict, args, last_path, defaults=None) -> None:
     """Refuse to continue a run with another recipe: the result would match neither."""
     if "recipe" not in saved:
         logger.warning("%s records no recipe (an older run): resuming without checking it", last_path)
         return
     wanted = recipe_of(args)
-    # An option added after the run started is not in its record: it cannot have changed.
-    newer = sorted(set(wanted) - set(saved["recipe"]))
-    if newer:
-        logger.warning("%s records no %s (options newer than the run): not checked", last_path, newer)
-    changed = sorted(k for k in saved["recipe"] if saved["recipe"][k] != wanted.get(k))
+    # An option added after the run started is not in its record: the run had its default.
+    recorded = {**{k: v for k, v in (defaults or {}).items() if k in wanted}, **saved["recipe"]}
+    unknown = sorted(set(wanted) - set(recorded))
+    if unknown:
+        logger.warning("%s records no %s (options newer than the run): not checked", last_path, unknown)
+    changed = sorted(k for k in recorded if recorded[k] != wanted.get(k))
     if changed:
         details = ", ".join(
-            f"--{k.replace('_', '-')} {saved['recipe'].get(k)!r} -> {wanted.get(k)!r}" for k in changed
+            f"--{k.replace('_', '-')} {recorded.get(k)!r} -> {wanted.get(k)!r}" for k in changed
         )
         raise UsageError(
             f"--resume: {last_path} was trained with other settings ({details}); "

@@ -9,7 +9,7 @@ from ml_core.cli import train
 from ml_core.crop_recipe import CropRecipe
 from ml_core.inference.analysis import analyse
 from ml_core.inference.predictor import Predictor
-from ml_core.media.extraction import ExtractConfig
+from ml_core.media.extraction import ExtractConfig, extract_faces
 from ml_core.model.checkpoints import load_checkpoint
 from ml_core.model.detector import DetectorConfig
 from ml_core.training.cache import CacheConfig, VideoCache
@@ -26,8 +26,9 @@ def test_inference_without_any_setting_makes_the_crops_training_cached(tmp_path)
     for i in range(2):
         make_face_video(data / "fake" / f"f{i}.mp4", count=12, seed=10 + i, face_size=150, move=False)
     run_dir = tmp_path / "run"
-    # Every crop setting away from its default: HOG alone, no equalisation, a margin, another size.
-    recipe_args = ["--detector", "hog", "--contrast", "off", "--margin", "0.15", "--image-size", "48"]
+    # Every crop setting away from its default: MTCNN alone (its boxes are not HOG's, so its crops
+    # differ from the default detector's), no equalisation, a margin, another size.
+    recipe_args = ["--detector", "mtcnn", "--contrast", "off", "--margin", "0.15", "--image-size", "48"]
     train.main(
         ["--data", str(data), "--out", str(run_dir), "--cache-dir", str(tmp_path / "cache")]
         + ["--backbone", "tiny", "--frames", "4", "--cache-frames", "10", "--batch-size", "4"]
@@ -36,14 +37,10 @@ def test_inference_without_any_setting_makes_the_crops_training_cached(tmp_path)
     )
     checkpoint = load_checkpoint(run_dir / "best.pt")
     recipe = checkpoint.config.crop_recipe
-    assert (recipe.detector, recipe.contrast, recipe.margin, recipe.size) == ("hog", "off", 0.15, 48)
+    assert (recipe.detector, recipe.contrast, recipe.margin, recipe.size) == ("mtcnn", "off", 0.15, 48)
     cached = json.loads((run_dir / "config.json").read_text())["cache"]
-    assert (cached["detector"], cached["contrast"], cached["margin"], cached["crop_size"]) == (
-        "hog",
-        "off",
-        0.15,
-        48,
-    )
+    cache_settings = (cached["detector"], cached["contrast"], cached["margin"], cached["crop_size"])
+    assert cache_settings == ("mtcnn", "off", 0.15, 48)
 
     cache = VideoCache(tmp_path / "cache", CacheConfig.from_recipe(recipe, frames=10))
     item = next(i for i in read_folder(data).items if i.video_id == "real/r1.mp4")
@@ -55,7 +52,11 @@ def test_inference_without_any_setting_makes_the_crops_training_cached(tmp_path)
     for index, crop in zip(trained_on.frame_indices.tolist(), trained_on.crops):
         assert np.array_equal(seen[index], crop), f"frame {index}: the model sees other pixels than it learnt"
     assert analysis.details()["crop_recipe_overrides"] == {}
-    assert analysis.details()["face_detector"] == "hog" and analysis.details()["contrast"] == "off"
+    assert analysis.details()["face_detector"] == "mtcnn" and analysis.details()["contrast"] == "off"
+    # The control: the service's default detector gives other pixels, so the recipe is what matched.
+    default = extract_faces(item.path, ExtractConfig(frames=10, margin=0.15, crop_size=48))
+    other = {frame.index: face.crop for frame, face in default.track()}
+    assert any(not np.array_equal(other[i], seen[i]) for i in seen if i in other)
 
 
 def test_an_explicit_override_is_applied_and_recorded(tmp_path):

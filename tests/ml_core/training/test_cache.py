@@ -27,6 +27,15 @@ def test_the_cache_folder_changes_with_the_face_finding_version_and_the_librarie
     assert len({before, bumped, other_opencv}) == 3
 
 
+def test_the_cache_folder_changes_with_the_mtcnn_calibration(monkeypatch):
+    from ml_core.media import face_calibration
+
+    before = CacheConfig().folder_name
+    refit = {**face_calibration.mtcnn_to_hog_mapping(), "dy": 0.5}
+    monkeypatch.setattr(face_calibration, "mtcnn_to_hog_mapping", lambda: refit)
+    assert CacheConfig().folder_name != before
+
+
 def test_the_same_settings_give_the_same_folder():
     assert CacheConfig(frames=10).folder_name == CacheConfig(frames=10).folder_name
     assert CacheConfig(frames=10).folder_name.startswith("f10-uniform-hog+mtcnn-cauto-m0.00-s112-")

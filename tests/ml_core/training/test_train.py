@@ -453,3 +453,17 @@ def test_generated_clips_are_counted_apart_from_the_datasets_in_the_cache_summar
     assert {k: v for k, v in summary.items() if k != "generated"} == alone  # the datasets' counts
     assert sum(summary["generated"].values()) == 2  # both unreadable stand-ins, counted apart
     assert summary["generated"].get("ok", 0) == 0
+
+
+def test_a_run_recorded_before_an_option_existed_resumes_only_with_that_options_default():
+    from ml_core.errors import UsageError
+    from ml_core.training.run import check_resumable, recipe_of
+
+    parser = train.get_args_parser()
+    args = parser.parse_args(["--data", "data", "--out", "run"])
+    defaults = {key: parser.get_default(key) for key in vars(args)}
+    older = {"recipe": {k: v for k, v in recipe_of(args).items() if k != "contrast"}}
+    check_resumable(older, args, "last.pt", defaults)  # the run had the default: same crops
+    args.contrast = "off"
+    with pytest.raises(UsageError, match="--contrast 'auto' -> 'off'"):
+        check_resumable(older, args, "last.pt", defaults)
