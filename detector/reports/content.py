@@ -117,6 +117,27 @@ def video_facts(submission, result):
     }
 
 
+def source(submission):
+    """Where the video came from: a link's provenance (detector.links), or an uploaded file.
+
+    Inside the signed report, so an edited address or fetched SHA-256 fails verification.
+    """
+    if not submission.source_url:
+        return {"kind": "upload", "description": "uploaded file"}
+    return {
+        "kind": "link",
+        "description": "fetched from a link",
+        "url": submission.source_url,
+        "final_url": submission.source_final_url or None,
+        "site": submission.source_site or None,
+        "post_id": submission.source_post_id or None,
+        "title": submission.source_title or None,
+        "uploader": submission.source_uploader or None,
+        "fetched_at": _iso(submission.fetched_at),
+        "fetched_sha256": submission.fetched_sha256 or None,
+    }
+
+
 def _interval(details_or_person, key="interval"):
     """{"low", "high", "level"} from a [low, high] pair the worker stored (ml_core.inference.score)."""
     raw = (details_or_person or {}).get(key)
@@ -321,6 +342,7 @@ def build_content(submission, *, now=None, verify_url=None):
             "attempts": submission.attempts,
         },
         "video": video_facts(submission, result),
+        "source": source(submission),
         "review": review(submission),
         "history": history(submission),
         "software": software(result),

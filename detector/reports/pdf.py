@@ -252,26 +252,52 @@ def _check_box(report, signature, styles):
     return box
 
 
-def _video_rows(video, styles):
+def _video_rows(video, source, styles):
     resolution = (
         f"{video['width']} × {video['height']} px" if video.get("width") and video.get("height") else "–"
     )
     codec = video.get("codec") or "–"
     if video.get("file_type"):
         codec += f" ({video['file_type']} file)"
+    linked = (source or {}).get("kind") == "link"
+    # A link's "file name" is its host name (detector.links.submit): the source section says more.
+    rows = [] if linked else [("File name (as uploaded)", _esc(video.get("original_name") or "–"))]
+    if source:  # reports signed before links existed have no source
+        rows.append(("Source", "fetched from a link (below)" if linked else _esc(source["description"])))
     return [
-        ("File name (as uploaded)", _esc(video.get("original_name") or "–")),
+        *rows,
         ("Size", _size(video.get("size_bytes"))),
         ("Duration", f"{video['duration_seconds']:.1f} s" if video.get("duration_seconds") else "–"),
         ("Resolution", resolution),
         ("Frame rate", f"{video['frame_rate']:.2f} fps" if video.get("frame_rate") else "–"),
         ("Codec", _esc(codec)),
-        ("Uploaded", _date(video.get("uploaded_at"))),
+        ("Submitted" if linked else "Uploaded", _date(video.get("uploaded_at"))),
         (
             "SHA-256 of the file",
             Paragraph(video.get("sha256") or "not available (file deleted)", styles["mono"]),
         ),
     ]
+
+
+def _source_rows(source, styles):
+    """A link's provenance, as the result page lists it (presenters.provenance); only what is known."""
+    rows = [
+        ("Link given", source.get("url")),
+        ("Final address", source.get("final_url")),
+        ("Site", source.get("site")),
+        ("Post id", source.get("post_id")),
+        ("Title", source.get("title")),
+        ("Uploader", source.get("uploader")),
+    ]
+    rows = [(label, _esc(value)) for label, value in rows if value]
+    rows.append(("Fetched", _date(source.get("fetched_at"))))
+    rows.append(
+        (
+            "SHA-256 of the fetched file",
+            Paragraph(source.get("fetched_sha256") or "not recorded", styles["mono"]),
+        )
+    )
+    return rows
 
 
 def _model_rows(model, styles):
@@ -565,8 +591,13 @@ def render_pdf(document, images, attachment):
         ]
     story += [
         Paragraph("The video", styles["h2"]),
-        _facts_table(_video_rows(report["video"], styles), styles),
+        _facts_table(_video_rows(report["video"], report.get("source"), styles), styles),
     ]
+    if (report.get("source") or {}).get("kind") == "link":
+        story += [
+            Paragraph("Where it came from", styles["h2"]),
+            _facts_table(_source_rows(report["source"], styles), styles),
+        ]
     if report.get("model"):
         story += [
             Paragraph("The model", styles["h2"]),

@@ -79,3 +79,26 @@ def finished(owner):
     submission.reviewed_at = timezone.now()
     submission.save()
     return submission
+
+
+FETCHED_SHA256 = "5e" * 32
+PROVENANCE = {
+    "source_url": "https://video.example.org/watch?v=abc123",
+    "source_final_url": "https://cdn.example.org/media/abc123.mp4",
+    "source_site": "example.org",
+    "source_post_id": "abc123",
+    "source_title": "Minister interview, 3 June",
+    "source_uploader": "Newsroom Desk",
+    "fetched_sha256": FETCHED_SHA256,
+}
+
+
+@pytest.fixture
+def fetched(owner):
+    """A finished REAL submission whose video was fetched from a link, with its provenance."""
+    submission = make_submission(
+        owner, name="video.example.org", fetched_at=timezone.now(), status="done", **PROVENANCE
+    )
+    realistic_result(submission, verdict="REAL", fake_probability=0.12)
+    submission.refresh_from_db()
+    return submission

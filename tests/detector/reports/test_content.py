@@ -1,12 +1,16 @@
 """The report's content: facts from the rows, in the result page's words."""
 
 import hashlib
+import json
 
 import pytest
 
 from detector import presenters
 from detector.models import Submission
+from detector.reports import signing
+from detector.reports.build import build_report
 from detector.reports.content import ReportNotReady, build_content
+from tests.detector.reports.conftest import FETCHED_SHA256, PROVENANCE
 from tests.helpers.web import VIDEO_BYTES, make_submission
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +121,28 @@ def test_a_deleted_model_keeps_its_name_and_hash_only(finished):
     finished.refresh_from_db()
     model = build_content(finished)["model"]
     assert model["sha256"] == "ab" * 32 and model["test_figures"] is None
+
+
+def test_a_link_submission_carries_where_its_video_came_from(fetched):
+    source = build_content(fetched)["source"]
+    assert source["kind"] == "link"
+    assert source["url"] == PROVENANCE["source_url"]
+    assert source["final_url"] == PROVENANCE["source_final_url"]
+    assert (source["site"], source["post_id"]) == ("example.org", "abc123")
+    assert (source["title"], source["uploader"]) == ("Minister interview, 3 June", "Newsroom Desk")
+    assert source["fetched_at"] == fetched.fetched_at.isoformat()
+    assert source["fetched_sha256"] == FETCHED_SHA256
+
+
+def test_an_uploaded_video_is_called_an_uploaded_file(finished):
+    assert build_content(finished)["source"] == {"kind": "upload", "description": "uploaded file"}
+
+
+def test_a_link_submission_report_verifies_and_an_edited_address_does_not(fetched):
+    data = build_report(fetched).json_bytes
+    assert signing.verify_bytes(data).outcome == signing.VALID
+    document = json.loads(data)
+    assert document["report"]["source"]["fetched_sha256"] == FETCHED_SHA256
+    edited = data.replace(b"video.example.org/watch", b"video.example.net/watch", 1)
+    assert edited != data
+    assert signing.verify_bytes(edited).outcome == signing.ALTERED

@@ -11,6 +11,7 @@ from detector.models import Submission
 from detector.reports import signing
 from detector.reports.build import build_report
 from detector.reports.pdf import embedded_document
+from tests.detector.reports.conftest import FETCHED_SHA256, PROVENANCE
 from tests.helpers.web import VIDEO_BYTES, make_submission
 
 pytestmark = [
@@ -97,3 +98,36 @@ def test_a_failed_analysis_gets_a_pdf_that_says_so(owner):
 def test_the_same_report_gives_the_same_pdf_bytes(finished):
     report = build_report(finished)
     assert report.pdf_bytes() == report.pdf_bytes()
+
+
+def first_page_text(pdf):
+    return subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", "-layout", "-", "-"], input=pdf, capture_output=True, check=True
+    ).stdout.decode()
+
+
+def test_a_link_submission_pdf_names_the_link_and_the_fetched_sha256_on_its_first_page(fetched):
+    pdf = build_report(fetched).pdf_bytes()
+    first = first_page_text(pdf)
+    assert "Where it came from" in first
+    for value in ("source_url", "source_final_url", "source_title", "source_uploader", "source_post_id"):
+        assert PROVENANCE[value] in first
+    assert FETCHED_SHA256 in first
+    assert "fetched from a link" in first
+    assert signing.verify_bytes(pdf).outcome == signing.VALID
+
+
+def test_an_uploaded_video_pdf_says_so_and_has_no_link_section(finished):
+    first = first_page_text(build_report(finished).pdf_bytes())
+    assert "uploaded file" in first
+    assert "Where it came from" not in first
+
+
+def test_a_link_too_long_for_one_line_is_wrapped_not_cut(fetched):
+    # A link may be 2,000 characters without a space: it must wrap inside the page, whole.
+    fetched.source_url = "https://video.example.org/watch?v=" + "x" * 400 + "END"
+    fetched.save()
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=build_report(fetched).pdf_bytes(), capture_output=True, check=True
+    ).stdout.decode()
+    assert "".join(text.split()).count("x" * 400 + "END") == 1
