@@ -25,6 +25,22 @@ from .filters import AgreementFilter, ReviewedFilter
 from .forms import RerunForm
 
 REVIEW_FIELDS = ("review_decision", "review_notes")
+# Where a link submission's video came from (detector.links): shown, never edited, on its page only.
+SOURCE_FIELDSET = (
+    "Source (fetched from a link)",
+    {
+        "fields": (
+            "source_url",
+            "source_final_url",
+            "source_site",
+            "source_post_id",
+            "source_title",
+            "source_uploader",
+            "fetched_at",
+            "fetched_sha256",
+        )
+    },
+)
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -113,6 +129,7 @@ class SubmissionAdmin(admin.ModelAdmin):
                     "public_id",
                     "owner",
                     "original_name",
+                    "source",
                     "video_link",
                     "size_bytes",
                     "duration_seconds",
@@ -176,8 +193,13 @@ class SubmissionAdmin(admin.ModelAdmin):
         # The only editable fields are the review ones, so "change" means "review".
         return self.has_review_permission(request, obj)
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or not obj.source_url:
+            return self.fieldsets
+        return (self.fieldsets[0], SOURCE_FIELDSET, *self.fieldsets[1:])
+
     def get_readonly_fields(self, request, obj=None):
-        names = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        names = [name for fieldset in (*self.fieldsets, SOURCE_FIELDSET) for name in fieldset[1]["fields"]]
         return [name for name in names if name not in REVIEW_FIELDS]
 
     def get_queryset(self, request):
@@ -258,6 +280,10 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.display(description="device")
     def device(self, obj):
         return obj.current_result.device if obj.current_result else "—"
+
+    @admin.display(description="source")
+    def source(self, obj):
+        return "fetched from a link (below)" if obj.source_url else "uploaded file"
 
     @admin.display(description="video")
     def video_link(self, obj):

@@ -3,6 +3,7 @@
 import csv
 import io
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -428,3 +429,47 @@ def test_deleting_in_the_admin_removes_the_video_file_too(client, owner, django_
     assert response.status_code == 302
     assert not Submission.objects.filter(pk=submission.pk).exists()
     assert not default_storage.exists(name)
+
+
+LINK_PROVENANCE = {
+    "source_url": "https://video.example.org/watch?v=abc123",
+    "source_final_url": "https://cdn.example.org/media/abc123.mp4",
+    "source_site": "example.org",
+    "source_post_id": "abc123",
+    "source_title": "Minister interview, 3 June",
+    "source_uploader": "Newsroom Desk",
+    "fetched_sha256": "5e" * 32,
+}
+
+
+def test_a_link_submission_page_shows_its_provenance_read_only(client, reviewer, owner):
+    submission = make_submission(owner, verdict="REAL")
+    Submission.objects.filter(pk=submission.pk).update(
+        fetched_at=datetime(2026, 6, 3, 9, 30, tzinfo=UTC), **LINK_PROVENANCE
+    )
+    url = reverse("admin:detector_submission_change", args=[submission.pk])
+    page = client.get(url)
+    html = page.content.decode()
+    assert "Source (fetched from a link)" in html
+    assert "fetched from a link (below)" in html
+    for value in LINK_PROVENANCE.values():
+        assert value in html
+    assert "June 3, 2026" in html  # the fetch time
+    for name in LINK_PROVENANCE:
+        assert f'name="{name}"' not in html  # shown, never a form field
+    response = client.post(
+        url,
+        {"review_notes": "checked", "source_url": "https://elsewhere.example/", **inline_form_data(page)},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    submission.refresh_from_db()
+    assert submission.source_url == LINK_PROVENANCE["source_url"]
+    # The list keeps its columns: the provenance is on the submission's page only.
+    assert LINK_PROVENANCE["source_title"] not in client.get(reverse(CHANGELIST)).content.decode()
+
+
+def test_an_uploaded_submission_page_says_so_and_has_no_link_section(client, reviewer, owner):
+    submission = make_submission(owner, verdict="REAL")
+    html = client.get(reverse("admin:detector_submission_change", args=[submission.pk])).content.decode()
+    assert "uploaded file" in html
+    assert "Source (fetched from a link)" not in html
