@@ -101,12 +101,16 @@ def _summary(report):
     analysis = report.get("analysis") if isinstance(report.get("analysis"), dict) else {}
     video = report.get("video") if isinstance(report.get("video"), dict) else {}
     model = report.get("model") if isinstance(report.get("model"), dict) else {}
+    # A link's provenance (reports signed before links existed have no source).
+    source = report.get("source") if isinstance(report.get("source"), dict) else {}
     score = analysis.get("fake_probability")
     return {
         "verdict": analysis.get("verdict") or ("analysis failed" if report.get("failure") else None),
         "score": f"{score * 100:.1f}%" if isinstance(score, int | float) else None,
         "video_name": video.get("original_name"),
         "video_sha256": video.get("sha256"),
+        "source_url": source.get("url"),
+        "fetched_sha256": source.get("fetched_sha256"),
         "model_name": model.get("name"),
         "model_sha256": model.get("sha256"),
         "generated_at": signing.when(report.get("generated_at")) if report.get("generated_at") else None,

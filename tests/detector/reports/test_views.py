@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from detector.reports import signing
+from tests.detector.reports.conftest import FETCHED_SHA256, PROVENANCE
 from tests.helpers.web import make_submission, make_user, token_for
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +205,13 @@ def test_a_report_signed_by_another_key_is_named_on_the_page(client, report_json
     response = verify(client, json.dumps(document).encode(), "report.json")
     assert outcome_of(response) == signing.UNKNOWN_KEY
     assert "Signed by another key" in response.content.decode()
+
+
+def test_the_verify_page_shows_where_a_link_reports_video_was_fetched_from(client, fetched):
+    from detector.reports.build import build_report
+
+    response = verify(client, build_report(fetched).pdf_bytes())
+    assert outcome_of(response) == signing.VALID
+    html = response.content.decode()
+    assert PROVENANCE["source_url"].replace("&", "&amp;") in html
+    assert FETCHED_SHA256 in html
