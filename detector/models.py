@@ -149,10 +149,13 @@ class Submission(models.Model):
         return f"{self.original_name or 'video'} ({self.public_id})"
 
     @property
-    def can_rerun(self):
-        """Only a finished analysis (done or failed) may be run again: the one rule for the page,
-        the admin and services.rerun_analysis."""
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+    def is_finished(self):
+        """Done or failed: what may be re-run, reported on, or purged (see FINISHED)."""
+        return self.status in FINISHED
+
+
+# The statuses an analysis ends in: the one rule for re-runs, reports, the page and retention.
+FINISHED = (Submission.Status.DONE, Submission.Status.FAILED)
 
 
 class Result(models.Model):

@@ -64,7 +64,7 @@ def status_payload(submission):
         "progress": submission.progress if submission.status != Status.DONE else 100,
         "queue_position": position,
         "waiting_for_model": submission.status == Status.QUEUED and submission.stage == Stage.WAITING_MODEL,
-        "finished": submission.status in (Status.DONE, Status.FAILED),
+        "finished": submission.is_finished,
         "error_message": submission.error_message if submission.status == Status.FAILED else "",
         "fetch": (
             {"bytes": submission.fetch_bytes, "total_bytes": submission.fetch_total_bytes}

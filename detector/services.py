@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import media_files
-from .models import DetectorModel, FrameImage, Submission
+from .models import FINISHED, DetectorModel, FrameImage, Submission
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,14 @@ def dispatch(submission_id):
     return True
 
 
+def unexpected_error_message(submission, doing):
+    """What a person reads after an error we did not foresee (logged with its traceback)."""
+    return (
+        f"Something went wrong on our side while {doing}. The error has been logged; "
+        f"if you contact support, mention reference {submission.public_id}."
+    )
+
+
 def rerun_analysis(submission, detector=None):
     """Analyse a finished or failed submission again; earlier Result rows stay as history.
 
@@ -90,7 +98,7 @@ def rerun_analysis(submission, detector=None):
     Returns False, doing nothing, while it is not finished (fetching, queued or running).
     Raises ValueError when its video has been purged.
     """
-    if not submission.can_rerun:
+    if not submission.is_finished:
         return False
     if submission.media_purged_at or not submission.video:
         raise ValueError("The video of this submission has been removed, so it cannot be analysed again.")
@@ -171,7 +179,7 @@ def purge_media(older_than_days, *, dry_run=False):
     """
     cutoff = timezone.now() - timedelta(days=older_than_days)
     candidates = Submission.objects.filter(
-        status__in=[Status.DONE, Status.FAILED], created_at__lt=cutoff, media_purged_at__isnull=True
+        status__in=FINISHED, created_at__lt=cutoff, media_purged_at__isnull=True
     )
     storage = media_storage()
     purged = files = 0

@@ -328,7 +328,7 @@ def build_content(submission, *, now=None, verify_url=None):
 
     `verify_url`: the address of this service's verify page, printed in the report when known.
     """
-    if submission.status not in (Status.DONE, Status.FAILED):
+    if not submission.is_finished:
         raise ReportNotReady(submission)
     result = presenters.current_result(submission) if submission.status == Status.DONE else None
     content = {

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from detector.links.errors import RateLimited
 from detector.links.submit import create_link_submission
 from detector.media_files import StorageError
-from detector.models import Submission
+from detector.models import FINISHED, Submission
 from detector.reports.build import write_report_files
 from detector.uploads import store_video
 from ml_core.constants import DEFAULT_FRAMES, MAX_FRAMES, MIN_FRAMES, VIDEO_EXTENSIONS
@@ -105,9 +105,9 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         failed = 0
         while pending and time.monotonic() < deadline:
-            finished = Submission.objects.filter(
-                pk__in=pending, status__in=[Submission.Status.DONE, Submission.Status.FAILED]
-            ).select_related("current_result")
+            finished = Submission.objects.filter(pk__in=pending, status__in=FINISHED).select_related(
+                "current_result"
+            )
             for row in finished:
                 pending.pop(row.pk)
                 if row.status == Submission.Status.DONE and row.current_result:
