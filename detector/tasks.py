@@ -31,13 +31,6 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutEr
 MAX_RETRIES = 3
 
 
-def generic_error_message(submission):
-    return (
-        "Something went wrong on our side while analysing this video. The error has been logged; "
-        f"if you contact support, mention reference {submission.public_id}."
-    )
-
-
 def backoff(retries):
     return min(300, 15 * 2**retries)
 
@@ -115,14 +108,14 @@ def analyze_submission(self, submission_id):
             logger.warning("submission %s: transient error %r; retry in %ss", submission_id, exc, countdown)
             raise self.retry(exc=exc, countdown=countdown) from exc
         logger.exception("submission %s: transient error, retries used up", submission_id)
-        job.fail(generic_error_message(job.submission))
+        job.fail(services.unexpected_error_message(job.submission, "analysing this video"))
         return "failed"
     except Exception as exc:
         logger.exception("submission %s: unexpected error", submission_id)
         if media_files.is_full(exc):  # e.g. ENOSPC while saving the crops: say so, not "our side"
             job.fail(media_files.job_full_message(job.submission))
         else:
-            job.fail(generic_error_message(job.submission))
+            job.fail(services.unexpected_error_message(job.submission, "analysing this video"))
         return "failed"
     finally:
         job.claim.stop_heartbeat()

@@ -213,10 +213,8 @@ def run_fetch(submission_id):
         job.fail(TookTooLong.message)
     except Exception:
         logger.exception("submission %s: unexpected error while fetching its link", submission_id)
-        job.fail(
-            "Something went wrong on our side while fetching this link. The error has been logged; "
-            f"if you contact support, mention reference {Submission.objects.get(pk=submission_id).public_id}."
-        )
+        submission = Submission.objects.get(pk=submission_id)
+        job.fail(services.unexpected_error_message(submission, "fetching this link"))
     return "failed"
 
 
