@@ -10,20 +10,19 @@ into --out, so the first pages can be looked at.
 """
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess  # nosec B404: fixed pdftoppm arguments
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from throwaway_site import SHARED, setup_django  # noqa: E402  (scripts/ is on sys.path)
+
 # The shipped model's highest-scoring test fake (DFDC) and a real clip it scores low.
 DEFAULT_VIDEOS = [
-    Path("/work/shared/training/crops_fake/dfdc_part0_facecrop_0_acryukkddn_0_0.mp4"),
-    Path("/work/shared/videos/real/hdtf_WDA_EdMarkey0_000.mp4"),
+    SHARED / "training/crops_fake/dfdc_part0_facecrop_0_acryukkddn_0_0.mp4",
+    SHARED / "videos/real/hdtf_WDA_EdMarkey0_000.mp4",
 ]
 
 
@@ -38,30 +37,12 @@ def get_args_parser():
     return parser
 
 
-def setup_django(workdir):
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "deepfake_site.settings",
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "MEDIA_ROOT": str(workdir / "media"),
-            "VAR_DIR": str(workdir / "var"),
-            "REPORT_SIGNING_KEY_DIR": str(workdir / "report-keys"),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("install_detector", "--default", verbosity=0)
-
-
 def main(args):
     workdir = Path(tempfile.mkdtemp(prefix="bench-report-"))
-    setup_django(workdir)
+    setup_django(workdir, REPORT_SIGNING_KEY_DIR=str(workdir / "report-keys"))
+    from django.core.management import call_command
+
+    call_command("install_detector", "--default", verbosity=0)
     from unittest import mock
 
     from detector.models import FrameImage, User

@@ -7,18 +7,16 @@ ml_core (model load, face extraction, classification, Grad-CAM).
 
     .venv/bin/python scripts/bench_worker.py --tiny                 # tiny random-weight model
     .venv/bin/python scripts/bench_worker.py --reference --limit 20 # full-size ResNeXt50, reference format
-    .venv/bin/python scripts/bench_worker.py --checkpoint model.pt --videos /work/shared/videos
+    .venv/bin/python scripts/bench_worker.py --checkpoint model.pt --videos ../shared/videos
 """
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from throwaway_site import SHARED, setup_django  # noqa: E402  (scripts/ is on sys.path)
 
 
 def get_args_parser():
@@ -29,30 +27,11 @@ def get_args_parser():
     model.add_argument("--tiny", action="store_true", help="tiny random-weight checkpoint (our format)")
     model.add_argument("--reference", action="store_true", help="full-size random-init reference state_dict")
     model.add_argument("--checkpoint", type=Path, help="an existing checkpoint file")
-    parser.add_argument("--videos", type=Path, default=Path("/work/shared/videos"), help="folder (recursive)")
+    parser.add_argument("--videos", type=Path, default=SHARED / "videos", help="folder (recursive)")
     parser.add_argument("--limit", type=int, default=0, help="at most this many clips (0: all)")
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--no-explain", action="store_true", help="skip Grad-CAM overlays")
     return parser
-
-
-def setup_django(workdir):
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "deepfake_site.settings",
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
-            "MEDIA_ROOT": str(workdir / "media"),
-            "VAR_DIR": str(workdir / "var"),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def main(args):
